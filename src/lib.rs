@@ -1,0 +1,22 @@
+//! hofbench: does an LLM's advice follow a country's Hofstede cultural values?
+//!
+//! Data flows: `prompts` + `countries` → `template` (persona turn, chat template) →
+//! `tokenizer` → `models` (a `CausalLm`) → `scorer` (option-letter probabilities) →
+//! `results` (results.jsonl) → `stats`. `run` ties them together; `fetch` finds weights.
+
+pub mod cli;
+pub mod countries;
+pub mod dimension;
+pub mod error;
+pub mod fetch;
+pub mod gguf;
+pub mod models;
+pub mod prompts;
+pub mod results;
+pub mod run;
+pub mod scorer;
+pub mod stats;
+pub mod template;
+pub mod tokenizer;
+
+pub use error::{Error, Result};

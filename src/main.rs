@@ -1,0 +1,61 @@
+use clap::Parser;
+use hofbench::cli::{Cli, Command};
+use hofbench::{fetch, prompts::PromptSet, run, stats, Result};
+use std::io::Write;
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = dispatch(&cli) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn dispatch(cli: &Cli) -> Result<()> {
+    match &cli.command {
+        Command::Run(args) => run::run(args, cli.quiet),
+        Command::Stats { dir } => {
+            let summary = stats::run(dir)?;
+            if !cli.quiet {
+                println!("{summary}");
+            }
+            Ok(())
+        }
+        Command::Fetch { model } => {
+            let card = match model {
+                Some(m) => fetch::find_card(m)
+                    .ok_or_else(|| hofbench::Error::Usage(format!("no model card named {m:?}; see `hofbench models`")))?,
+                None => fetch::default_card(),
+            };
+            let path = fetch::fetch(&card, cli.quiet)?;
+            println!("{}", path.display());
+            Ok(())
+        }
+        Command::Models => {
+            for c in fetch::cards() {
+                let here = if c.local_path().is_file() { "cached" } else { "not fetched" };
+                let default = if c.default { " (default)" } else { "" };
+                println!("{}{default}\t{}\t{here}", c.name, c.description);
+            }
+            Ok(())
+        }
+        Command::Prompts { prompts, dimension } => {
+            let set = PromptSet::from_option(prompts.as_deref())?;
+            let dim = dimension.as_deref().map(str::parse).transpose()?;
+            let mut out = std::io::stdout().lock();
+            for item in set.items.iter().filter(|i| dim.is_none_or(|d| i.dimension == d)) {
+                let line = serde_json::json!({
+                    "id": item.id,
+                    "dimension": item.dimension,
+                    "request": item.request,
+                    "high_action": item.high_action,
+                    "low_action": item.low_action,
+                });
+                if writeln!(out, "{line}").is_err() {
+                    break; // stdout closed (e.g. piped into head)
+                }
+            }
+            Ok(())
+        }
+    }
+}

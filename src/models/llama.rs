@@ -1,0 +1,285 @@
+//! Llama-architecture decoder (Llama 2/3, SmolLM2) from GGUF, batched over right-padded rows.
+//!
+//! Right padding keeps every real token at the same position as when the row runs alone, so a
+//! causal mask is all the masking needed: a real query never sees a padded key (padded keys
+//! come after it). Only each row's last real position goes through the final norm and the
+//! output head.
+
+use super::{pad_right, CausalLm, WeightFormat};
+use crate::gguf::GgufFile;
+use crate::{Error, Result};
+use candle_core::quantized::QMatMul;
+use candle_core::{DType, Device, Module, Tensor};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub num_key_value_heads: usize,
+    pub head_dim: usize,
+    pub rms_norm_eps: f64,
+    pub rope_theta: f64,
+    pub max_position_embeddings: usize,
+}
+
+impl Config {
+    pub fn from_gguf(g: &GgufFile) -> Result<Self> {
+        let hidden_size = g.u32("llama.embedding_length")? as usize;
+        let num_attention_heads = g.u32("llama.attention.head_count")? as usize;
+        let num_key_value_heads = match g.get("llama.attention.head_count_kv") {
+            Some(_) => g.u32("llama.attention.head_count_kv")? as usize,
+            None => num_attention_heads,
+        };
+        let vocab_size = match g.get("llama.vocab_size") {
+            Some(_) => g.u32("llama.vocab_size")? as usize,
+            None => g
+                .require("tokenizer.ggml.tokens")?
+                .to_vec()
+                .map_err(|e| Error::model(&g.path, format!("tokenizer.ggml.tokens: {e}")))?
+                .len(),
+        };
+        if num_attention_heads == 0
+            || num_key_value_heads == 0
+            || hidden_size % num_attention_heads != 0
+            || num_attention_heads % num_key_value_heads != 0
+        {
+            return Err(Error::model(
+                &g.path,
+                format!("inconsistent attention shape: hidden {hidden_size}, heads {num_attention_heads}, kv heads {num_key_value_heads}"),
+            ));
+        }
+        let head_dim = hidden_size / num_attention_heads;
+        let cfg = Self {
+            vocab_size,
+            hidden_size,
+            intermediate_size: g.u32("llama.feed_forward_length")? as usize,
+            num_hidden_layers: g.u32("llama.block_count")? as usize,
+            num_attention_heads,
+            num_key_value_heads,
+            head_dim,
+            rms_norm_eps: g.f32("llama.attention.layer_norm_rms_epsilon")? as f64,
+            rope_theta: match g.get("llama.rope.freq_base") {
+                Some(_) => g.f32("llama.rope.freq_base")? as f64,
+                None => 10_000.0,
+            },
+            max_position_embeddings: match g.get("llama.context_length") {
+                Some(_) => g.u32("llama.context_length")? as usize,
+                None => 4096,
+            },
+        };
+        Ok(cfg)
+    }
+}
+
+struct RmsNorm {
+    weight: Tensor,
+    eps: f32,
+}
+
+impl RmsNorm {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::rms_norm(x, &self.weight, self.eps)
+    }
+}
+
+struct Block {
+    attn_norm: RmsNorm,
+    wq: QMatMul,
+    wk: QMatMul,
+    wv: QMatMul,
+    wo: QMatMul,
+    ffn_norm: RmsNorm,
+    gate: QMatMul,
+    up: QMatMul,
+    down: QMatMul,
+}
+
+pub struct Llama {
+    cfg: Config,
+    embed: Tensor,
+    blocks: Vec<Block>,
+    norm: RmsNorm,
+    lm_head: QMatMul,
+    /// Rotary tables, (max_positions, head_dim / 2).
+    cos: Tensor,
+    sin: Tensor,
+    pad_id: u32,
+    format: WeightFormat,
+    device: Device,
+}
+
+fn linear(g: &mut GgufFile, name: &str, device: &Device, format: WeightFormat) -> Result<QMatMul> {
+    let qt = g.tensor(name, device)?;
+    Ok(match format {
+        WeightFormat::F32 => QMatMul::Tensor(qt.dequantize(device)?),
+        WeightFormat::Quantized => QMatMul::from_qtensor(qt)?,
+    })
+}
+
+fn norm(g: &mut GgufFile, name: &str, eps: f64, device: &Device) -> Result<RmsNorm> {
+    Ok(RmsNorm {
+        weight: g.tensor(name, device)?.dequantize(device)?,
+        eps: eps as f32,
+    })
+}
+
+impl Llama {
+    pub fn from_gguf(g: &mut GgufFile, device: &Device, format: WeightFormat) -> Result<Self> {
+        let cfg = Config::from_gguf(g)?;
+        let embed_q = g.tensor("token_embd.weight", device)?;
+        let embed = embed_q.dequantize(device)?;
+        if embed.dims2()? != (cfg.vocab_size, cfg.hidden_size) {
+            return Err(Error::model(
+                &g.path,
+                format!("token_embd.weight has shape {:?}, expected ({}, {})", embed.shape(), cfg.vocab_size, cfg.hidden_size),
+            ));
+        }
+        let lm_head = if g.has_tensor("output.weight") {
+            linear(g, "output.weight", device, format)?
+        } else {
+            // Tied embeddings (SmolLM2, Llama 3.2).
+            match format {
+                WeightFormat::F32 => QMatMul::Tensor(embed.clone()),
+                WeightFormat::Quantized => QMatMul::from_qtensor(embed_q)?,
+            }
+        };
+        let mut blocks = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let p = format!("blk.{i}");
+            blocks.push(Block {
+                attn_norm: norm(g, &format!("{p}.attn_norm.weight"), cfg.rms_norm_eps, device)?,
+                wq: linear(g, &format!("{p}.attn_q.weight"), device, format)?,
+                wk: linear(g, &format!("{p}.attn_k.weight"), device, format)?,
+                wv: linear(g, &format!("{p}.attn_v.weight"), device, format)?,
+                wo: linear(g, &format!("{p}.attn_output.weight"), device, format)?,
+                ffn_norm: norm(g, &format!("{p}.ffn_norm.weight"), cfg.rms_norm_eps, device)?,
+                gate: linear(g, &format!("{p}.ffn_gate.weight"), device, format)?,
+                up: linear(g, &format!("{p}.ffn_up.weight"), device, format)?,
+                down: linear(g, &format!("{p}.ffn_down.weight"), device, format)?,
+            });
+        }
+        let norm = norm(g, "output_norm.weight", cfg.rms_norm_eps, device)?;
+        // Llama 3.1+ GGUFs carry the "llama3" rope scaling as per-frequency divisors.
+        let freq_factors = if g.has_tensor("rope_freqs.weight") {
+            Some(g.tensor("rope_freqs.weight", device)?.dequantize(device)?.to_vec1::<f32>()?)
+        } else {
+            None
+        };
+        let (cos, sin) = rope_tables(&cfg, freq_factors.as_deref(), device)?;
+        let pad_id = match g.get("tokenizer.ggml.padding_token_id") {
+            Some(_) => g.u32("tokenizer.ggml.padding_token_id")?,
+            None => 0,
+        }
+        .min(cfg.vocab_size as u32 - 1);
+        Ok(Self {
+            cfg,
+            embed,
+            blocks,
+            norm,
+            lm_head,
+            cos,
+            sin,
+            pad_id,
+            format,
+            device: device.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    fn attention(&self, blk: &Block, x: &Tensor, b: usize, t: usize, mask: &Tensor) -> Result<Tensor> {
+        let c = &self.cfg;
+        let (nh, nkv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
+        let q = blk.wq.forward(x)?.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?;
+        let k = blk.wk.forward(x)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+        let v = blk.wv.forward(x)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+        let cos = self.cos.narrow(0, 0, t)?;
+        let sin = self.sin.narrow(0, 0, t)?;
+        // GGUF llama q/k weights are permuted for interleaved rotary pairs (llama.cpp's "norm" rope).
+        let q = candle_nn::rotary_emb::rope_i(&q, &cos, &sin)?;
+        let k = candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?;
+        let groups = nh / nkv;
+        // (b, nkv, groups * t, hd): fold query groups into the row axis so each kv head is used
+        // once per group without materialising repeated keys.
+        let q = q.reshape((b, nkv, groups * t, hd))?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let att = (q.matmul(&k.t()?)? * scale)?;
+        let att = att.reshape((b, nkv, groups, t, t))?.broadcast_add(mask)?;
+        let att = candle_nn::ops::softmax_last_dim(&att)?.reshape((b, nkv, groups * t, t))?;
+        let y = att.matmul(&v)?; // (b, nkv, groups * t, hd)
+        let y = y
+            .reshape((b, nh, t, hd))?
+            .transpose(1, 2)?
+            .reshape((b * t, nh * hd))?;
+        Ok(blk.wo.forward(&y)?)
+    }
+}
+
+fn rope_tables(cfg: &Config, freq_factors: Option<&[f32]>, device: &Device) -> Result<(Tensor, Tensor)> {
+    let half = cfg.head_dim / 2;
+    let inv_freq: Vec<f32> = (0..half)
+        .map(|i| {
+            let f = 1.0 / cfg.rope_theta.powf(2.0 * i as f64 / cfg.head_dim as f64);
+            let div = freq_factors.and_then(|ff| ff.get(i)).copied().unwrap_or(1.0) as f64;
+            (f / div) as f32
+        })
+        .collect();
+    let n = cfg.max_position_embeddings.max(1);
+    let inv_freq = Tensor::from_vec(inv_freq, (1, half), device)?;
+    let pos = Tensor::arange(0u32, n as u32, device)?
+        .to_dtype(DType::F32)?
+        .reshape((n, 1))?;
+    let freqs = pos.matmul(&inv_freq)?;
+    Ok((freqs.cos()?, freqs.sin()?))
+}
+
+impl CausalLm for Llama {
+    fn next_token_logits(&self, rows: &[&[u32]]) -> Result<Tensor> {
+        let (ids, lens) = pad_right(rows, self.pad_id, &self.device)?;
+        let (b, t) = ids.dims2()?;
+        if t > self.cfg.max_position_embeddings {
+            return Err(Error::Usage(format!(
+                "prompt of {t} tokens is longer than the model's context ({})",
+                self.cfg.max_position_embeddings
+            )));
+        }
+        // Causal mask, (1, 1, 1, t, t): 0 on and below the diagonal, -inf above.
+        let mask: Vec<f32> = (0..t)
+            .flat_map(|i| (0..t).map(move |j| if j <= i { 0.0 } else { f32::NEG_INFINITY }))
+            .collect();
+        let mask = Tensor::from_vec(mask, (1, 1, 1, t, t), &self.device)?;
+        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?; // (b * t, d)
+        for blk in &self.blocks {
+            let h = blk.attn_norm.forward(&x)?;
+            x = (x + self.attention(blk, &h, b, t, &mask)?)?;
+            let h = blk.ffn_norm.forward(&x)?;
+            let mlp = (candle_nn::ops::silu(&blk.gate.forward(&h)?)? * blk.up.forward(&h)?)?;
+            x = (x + blk.down.forward(&mlp)?)?;
+        }
+        let last: Vec<u32> = lens.iter().enumerate().map(|(i, &l)| (i * t + l - 1) as u32).collect();
+        let last = Tensor::from_vec(last, b, &self.device)?;
+        let h = self.norm.forward(&x.index_select(&last, 0)?)?;
+        Ok(self.lm_head.forward(&h)?.to_dtype(DType::F32)?)
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.cfg.vocab_size
+    }
+
+    fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "llama, {} layers, hidden {}, {} heads ({} kv), {:?} weights",
+            self.cfg.num_hidden_layers, self.cfg.hidden_size, self.cfg.num_attention_heads, self.cfg.num_key_value_heads, self.format
+        )
+    }
+}

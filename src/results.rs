@@ -1,0 +1,202 @@
+//! `results.jsonl`: one object per (model, approach, dimension, country, prompt_id), appended
+//! and flushed per batch so that a killed run loses nothing it finished and resumes.
+
+use crate::dimension::{Dimension, Tier};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+pub const RESULTS_FILE: &str = "results.jsonl";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    pub model: String,
+    pub approach: String,
+    pub dimension: Dimension,
+    pub country: String,
+    pub language: String,
+    pub tier: Tier,
+    pub prompt_id: String,
+    /// Mean of the two orders' P(high side).
+    pub p_high: f64,
+    /// P(high side) with the high action shown as A, then shown as B.
+    pub p_high_by_order: [f64; 2],
+    /// The two labels' share of the whole next-token distribution, per order.
+    pub label_mass: [f64; 2],
+    pub hofstede_score: f64,
+    /// The country's side of the dimension: score > 50.
+    pub high_side: bool,
+    /// The two rendered prompts (high first, low first), with --keep-text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendered: Option<[String; 2]>,
+}
+
+/// Identifies a row; a rerun skips keys already present.
+pub type RowKey = (String, String, Dimension, String, String);
+
+impl ResultRow {
+    pub fn key(&self) -> RowKey {
+        (
+            self.model.clone(),
+            self.approach.clone(),
+            self.dimension,
+            self.country.clone(),
+            self.prompt_id.clone(),
+        )
+    }
+
+    /// The hard choice: the high side wins when p_high > 0.5.
+    pub fn chose_high(&self) -> bool {
+        self.p_high > 0.5
+    }
+}
+
+/// Read every complete row of a results file. A last line without its newline is what a
+/// killed writer leaves behind: it is reported in `torn_tail` and not returned.
+pub struct ReadResults {
+    pub rows: Vec<ResultRow>,
+    /// Byte length of the complete lines (where a resumed writer must continue).
+    pub complete_len: u64,
+    pub torn_tail: bool,
+}
+
+pub fn read(path: &Path) -> Result<ReadResults> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = BufReader::new(file);
+    let mut rows = Vec::new();
+    let mut complete_len = 0u64;
+    let mut torn_tail = false;
+    let mut line = String::new();
+    let mut line_no = 0;
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if !line.ends_with('\n') {
+            torn_tail = true;
+            break;
+        }
+        complete_len += n as u64;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row: ResultRow = serde_json::from_str(&line)
+            .map_err(|e| Error::bad_input(path, line_no, format!("not a result row: {e}")))?;
+        rows.push(row);
+    }
+    Ok(ReadResults {
+        rows,
+        complete_len,
+        torn_tail,
+    })
+}
+
+/// Appends rows to `DIR/results.jsonl`, flushing after every batch.
+pub struct ResultsWriter {
+    path: PathBuf,
+    file: File,
+    done: HashSet<RowKey>,
+}
+
+impl ResultsWriter {
+    /// Open for appending, keeping the complete rows already there (and cutting off a torn
+    /// last line left by a killed run).
+    pub fn open(dir: &Path) -> Result<(Self, Vec<ResultRow>)> {
+        let path = dir.join(RESULTS_FILE);
+        let existing = if path.exists() {
+            let r = read(&path)?;
+            if r.torn_tail {
+                let f = OpenOptions::new().write(true).open(&path).map_err(|e| Error::io(&path, e))?;
+                f.set_len(r.complete_len).map_err(|e| Error::io(&path, e))?;
+            }
+            r.rows
+        } else {
+            Vec::new()
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let done = existing.iter().map(ResultRow::key).collect();
+        Ok((Self { path, file, done }, existing))
+    }
+
+    pub fn is_done(&self, key: &RowKey) -> bool {
+        self.done.contains(key)
+    }
+
+    /// Write a batch of rows and make them durable before returning.
+    pub fn append(&mut self, rows: &[ResultRow]) -> Result<()> {
+        let mut buf = Vec::new();
+        for row in rows {
+            serde_json::to_writer(&mut buf, row)?;
+            buf.push(b'\n');
+        }
+        self.file.write_all(&buf).map_err(|e| Error::io(&self.path, e))?;
+        self.file.sync_data().map_err(|e| Error::io(&self.path, e))?;
+        self.done.extend(rows.iter().map(ResultRow::key));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn row(country: &str, prompt: &str, p: f64) -> ResultRow {
+        ResultRow {
+            model: "m".into(),
+            approach: "personas".into(),
+            dimension: Dimension::Idv,
+            country: country.into(),
+            language: "x".into(),
+            tier: Tier::High,
+            prompt_id: prompt.into(),
+            p_high: p,
+            p_high_by_order: [p, p],
+            label_mass: [0.9, 0.8],
+            hofstede_score: 60.0,
+            high_side: true,
+            rendered: None,
+        }
+    }
+
+    #[test]
+    fn resume_keeps_rows_and_cuts_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, existing) = ResultsWriter::open(dir.path()).unwrap();
+        assert!(existing.is_empty());
+        w.append(&[row("A", "p1", 0.7), row("B", "p1", 0.2)]).unwrap();
+        drop(w);
+        // Simulate a kill in the middle of writing the next row.
+        let path = dir.path().join(RESULTS_FILE);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"model\":\"m\",\"appr").unwrap();
+        drop(f);
+        let (mut w, existing) = ResultsWriter::open(dir.path()).unwrap();
+        assert_eq!(existing.len(), 2);
+        assert!(w.is_done(&row("A", "p1", 0.0).key()));
+        assert!(!w.is_done(&row("C", "p1", 0.0).key()));
+        w.append(&[row("C", "p1", 0.6)]).unwrap();
+        let r = read(&path).unwrap();
+        assert_eq!(r.rows.len(), 3);
+        assert!(!r.torn_tail);
+    }
+
+    #[test]
+    fn a_corrupt_middle_line_is_an_error_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RESULTS_FILE);
+        let good = serde_json::to_string(&row("A", "p", 0.5)).unwrap();
+        std::fs::write(&path, format!("{good}\nnot json\n{good}\n")).unwrap();
+        let err = read(&path).err().unwrap().to_string();
+        assert!(err.contains("results.jsonl:2:"), "{err}");
+    }
+}

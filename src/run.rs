@@ -1,0 +1,331 @@
+//! `hofbench run`: build the item grid, score what is not done yet, batch by batch, then stats.
+
+use crate::cli::{Preset, RunArgs, Weights};
+use crate::countries::{self, Country};
+use crate::dimension::Dimension;
+use crate::fetch::{self, ResolvedModel};
+use crate::gguf::sha256_file;
+use crate::models::WeightFormat;
+use crate::prompts::{PromptItem, PromptSet};
+use crate::results::{ResultRow, ResultsWriter};
+use crate::scorer::{LabelTokens, Scorer};
+use crate::template::{personas_user_turn, Order};
+use crate::{stats, Error, Result};
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::{Instant, SystemTime};
+
+/// Prompts per dimension in the quick preset: 36 countries × 5 dimensions × this many items
+/// keeps the default run within minutes on a 2-core CPU.
+pub const QUICK_LIMIT: usize = 4;
+
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Everything a run was made with; a resumed run must match on the parts that change results.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub tool: String,
+    pub version: String,
+    pub model: ModelInfo,
+    pub prompts: PromptsInfo,
+    pub settings: Settings,
+    pub labels: LabelsInfo,
+    pub started: String,
+    pub finished: Option<String>,
+    pub items_total: usize,
+    pub items_scored_this_run: usize,
+    pub tokens_this_run: usize,
+    pub seconds: f64,
+    pub tokens_per_second: f64,
+    pub items_per_second: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelInfo {
+    pub name: String,
+    pub path: String,
+    pub sha256: String,
+    pub description: String,
+    pub chat_template: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PromptsInfo {
+    pub source: String,
+    pub sha256: String,
+    pub items: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Settings {
+    pub approach: String,
+    pub preset: String,
+    pub countries: Vec<String>,
+    pub dimensions: Vec<Dimension>,
+    pub limit: Option<usize>,
+    pub batch_size: usize,
+    pub weights: String,
+    pub keep_text: bool,
+    pub device: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LabelsInfo {
+    pub a: Vec<u32>,
+    pub b: Vec<u32>,
+    pub a_text: Vec<String>,
+    pub b_text: Vec<String>,
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(value)?).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// One (country, prompt) pair with its two tokenized prompts.
+struct Work<'a> {
+    country: &'a Country,
+    item: &'a PromptItem,
+    texts: [String; 2],
+    ids: [Vec<u32>; 2],
+}
+
+pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
+    // Check everything the user typed before any slow work.
+    let all_countries = countries::builtin();
+    let countries = countries::select(&all_countries, args.countries.as_deref().unwrap_or("all"))?;
+    let dimensions = Dimension::parse_list(args.dimensions.as_deref().unwrap_or("all"))?;
+    let limit = args.limit.or(match args.preset {
+        Preset::Quick => Some(QUICK_LIMIT),
+        Preset::Paper => None,
+    });
+    let prompt_set = PromptSet::from_option(args.prompts.as_deref())?;
+    let items = prompt_set.select(&dimensions, limit);
+    if items.is_empty() {
+        return Err(Error::Usage(format!(
+            "the prompt set {} has no prompts for dimensions {:?}",
+            prompt_set.source, dimensions
+        )));
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
+    let (mut writer, existing) = ResultsWriter::open(&args.out)?;
+
+    let model: ResolvedModel = fetch::resolve(args.model.as_deref(), quiet)?;
+    let model_sha = sha256_file(&model.path)?;
+    let device = Device::Cpu;
+    let format = match args.weights {
+        Weights::F32 => WeightFormat::F32,
+        Weights::Quantized => WeightFormat::Quantized,
+        // f32 matmuls beat candle's quantized CPU kernels by far on small models; above ~1B
+        // parameters the memory cost is not worth it.
+        Weights::Auto => {
+            let size = std::fs::metadata(&model.path).map_err(|e| Error::io(&model.path, e))?.len();
+            if size < 1 << 30 {
+                WeightFormat::F32
+            } else {
+                WeightFormat::Quantized
+            }
+        }
+    };
+    let t_load = Instant::now();
+    let scorer = Scorer::load(&model.path, &device, format)?;
+    if !quiet {
+        eprintln!(
+            "loaded {} ({}) in {:.1}s",
+            model.name,
+            scorer.model.describe(),
+            t_load.elapsed().as_secs_f64()
+        );
+    }
+    let labels = labels_info(&scorer.labels, &scorer);
+    let manifest_path = args.out.join(MANIFEST_FILE);
+    let model_info = ModelInfo {
+        name: model.name.clone(),
+        path: model.path.display().to_string(),
+        sha256: model_sha,
+        description: scorer.model.describe(),
+        chat_template: if scorer.chat.from_model { "gguf" } else { "plain" }.to_string(),
+    };
+    let prompts_info = PromptsInfo {
+        source: prompt_set.source.clone(),
+        sha256: prompt_set.hash(),
+        items: prompt_set.items.len(),
+    };
+    let started = now();
+    if manifest_path.exists() {
+        let text = std::fs::read_to_string(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+        let old: Manifest = serde_json::from_str(&text)
+            .map_err(|e| Error::bad_input(&manifest_path, e.line(), e.to_string()))?;
+        if old.model.sha256 != model_info.sha256 || old.prompts.sha256 != prompts_info.sha256 || old.labels != labels {
+            return Err(Error::Usage(format!(
+                "{} holds results of another model or prompt set ({} / {}); use another --out",
+                args.out.display(),
+                old.model.name,
+                old.prompts.source
+            )));
+        }
+    } else if !existing.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} has results.jsonl but no manifest.json; use another --out",
+            args.out.display()
+        )));
+    }
+
+    let approach = args.approach.code();
+    // The grid, minus what an earlier run finished.
+    let mut work = Vec::new();
+    for item in &items {
+        for country in &countries {
+            let key = (
+                model.name.clone(),
+                approach.to_string(),
+                item.dimension,
+                country.name.clone(),
+                item.id.clone(),
+            );
+            if writer.is_done(&key) {
+                continue;
+            }
+            let mut texts: [String; 2] = Default::default();
+            let mut ids: [Vec<u32>; 2] = Default::default();
+            for (k, order) in Order::BOTH.into_iter().enumerate() {
+                let turn = personas_user_turn(&country.persona_name, item, order)?;
+                (texts[k], ids[k]) = scorer.encode_user_turn(&turn)?;
+            }
+            work.push(Work {
+                country,
+                item,
+                texts,
+                ids,
+            });
+        }
+    }
+    let items_total = items.len() * countries.len();
+    // Similar lengths together waste less on padding; the sort is stable, so runs repeat.
+    work.sort_by_key(|w| w.ids[0].len().max(w.ids[1].len()));
+
+    let mut manifest = Manifest {
+        tool: "hofbench".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        model: model_info,
+        prompts: prompts_info,
+        settings: Settings {
+            approach: approach.into(),
+            preset: format!("{:?}", args.preset).to_lowercase(),
+            countries: countries.iter().map(|c| c.name.clone()).collect(),
+            dimensions: dimensions.clone(),
+            limit,
+            batch_size: args.batch_size as usize,
+            weights: format!("{format:?}").to_lowercase(),
+            keep_text: args.keep_text,
+            device: "cpu".into(),
+        },
+        labels,
+        started,
+        finished: None,
+        items_total,
+        items_scored_this_run: 0,
+        tokens_this_run: 0,
+        seconds: 0.0,
+        tokens_per_second: 0.0,
+        items_per_second: 0.0,
+    };
+    write_json_atomic(&manifest_path, &manifest)?;
+    if !quiet && items_total > work.len() {
+        eprintln!("resuming: {} of {items_total} items already done", items_total - work.len());
+    }
+
+    let bar = progress_bar(work.len() as u64, quiet);
+    let t0 = Instant::now();
+    let mut tokens = 0usize;
+    for batch in work.chunks(args.batch_size as usize) {
+        let rows: Vec<&[u32]> = batch.iter().flat_map(|w| [&w.ids[0][..], &w.ids[1][..]]).collect();
+        let names: Vec<String> = batch
+            .iter()
+            .flat_map(|w| {
+                ["high_first", "low_first"].map(|o| format!("{}/{}/{o}", w.country.name, w.item.id))
+            })
+            .collect();
+        let scores = scorer.score(&rows, &names)?;
+        tokens += rows.iter().map(|r| r.len()).sum::<usize>();
+        let out: Vec<ResultRow> = batch
+            .iter()
+            .zip(scores.chunks(2))
+            .map(|(w, s)| {
+                // Order 0 shows the high action as A, order 1 as B.
+                let by_order = [s[0].p_a, 1.0 - s[1].p_a];
+                ResultRow {
+                    model: model.name.clone(),
+                    approach: approach.into(),
+                    dimension: w.item.dimension,
+                    country: w.country.name.clone(),
+                    language: w.country.language.clone(),
+                    tier: w.country.tier,
+                    prompt_id: w.item.id.clone(),
+                    p_high: (by_order[0] + by_order[1]) / 2.0,
+                    p_high_by_order: by_order,
+                    label_mass: [s[0].label_mass, s[1].label_mass],
+                    hofstede_score: w.country.score(w.item.dimension),
+                    high_side: w.country.high_side(w.item.dimension),
+                    rendered: args.keep_text.then(|| w.texts.clone()),
+                }
+            })
+            .collect();
+        writer.append(&out)?;
+        bar.inc(batch.len() as u64);
+    }
+    bar.finish_and_clear();
+    let secs = t0.elapsed().as_secs_f64();
+    manifest.finished = Some(now());
+    manifest.items_scored_this_run = work.len();
+    manifest.tokens_this_run = tokens;
+    manifest.seconds = secs;
+    manifest.tokens_per_second = if secs > 0.0 { tokens as f64 / secs } else { 0.0 };
+    manifest.items_per_second = if secs > 0.0 { work.len() as f64 / secs } else { 0.0 };
+    write_json_atomic(&manifest_path, &manifest)?;
+    if !quiet {
+        eprintln!(
+            "scored {} items ({} prompts, {tokens} tokens) in {secs:.1}s: {:.1} items/s, {:.0} tok/s",
+            work.len(),
+            2 * work.len(),
+            manifest.items_per_second,
+            manifest.tokens_per_second
+        );
+    }
+    let summary = stats::run(&args.out)?;
+    if !quiet {
+        println!("{summary}");
+        eprintln!("results in {}", args.out.display());
+    }
+    Ok(())
+}
+
+fn labels_info(labels: &LabelTokens, scorer: &Scorer) -> LabelsInfo {
+    let text = |ids: &[u32]| ids.iter().map(|&i| scorer.tokenizer.decode(&[i]).unwrap_or_default()).collect();
+    LabelsInfo {
+        a: labels.a.clone(),
+        b: labels.b.clone(),
+        a_text: text(&labels.a),
+        b_text: text(&labels.b),
+    }
+}
+
+fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} items  {per_sec}  ETA {eta}  [{elapsed_precise}]",
+        )
+        .expect("valid progress template"),
+    );
+    bar
+}

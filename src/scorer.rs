@@ -1,0 +1,165 @@
+//! The logit scorer: one forward pass per rendered prompt, reading the next-token
+//! distribution at the assistant's first position and comparing the two option letters.
+
+use crate::gguf::GgufFile;
+use crate::models::{self, CausalLm, WeightFormat};
+use crate::template::ChatTemplate;
+use crate::tokenizer::GgufTokenizer;
+use crate::{Error, Result};
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Token ids that count as answering "A" or "B": every single-token spelling of the letter
+/// ("A", " A"). Recorded in the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelTokens {
+    pub a: Vec<u32>,
+    pub b: Vec<u32>,
+}
+
+impl LabelTokens {
+    pub fn from_tokenizer(tok: &GgufTokenizer) -> Result<Self> {
+        let ids = |letter: &str| -> Result<Vec<u32>> {
+            let mut ids = Vec::new();
+            for variant in [letter.to_string(), format!(" {letter}")] {
+                let enc = tok.encode(&variant)?;
+                if let [id] = enc[..] {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+            }
+            if ids.is_empty() {
+                return Err(Error::Tokenizer(format!("no single token spells the label {letter:?}")));
+            }
+            Ok(ids)
+        };
+        let labels = Self { a: ids("A")?, b: ids("B")? };
+        if labels.a.iter().any(|id| labels.b.contains(id)) {
+            return Err(Error::Tokenizer("labels A and B share a token".into()));
+        }
+        Ok(labels)
+    }
+}
+
+/// The scorer's reading of one rendered prompt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OptionScore {
+    /// P(A) / (P(A) + P(B)), each summed over the label's token spellings.
+    pub p_a: f64,
+    /// (P(A) + P(B)) as a share of the whole next-token distribution.
+    pub label_mass: f64,
+}
+
+/// Softmax of one row of logits restricted to the labels, computed in f64.
+pub fn score_row(logits: &[f32], labels: &LabelTokens) -> std::result::Result<OptionScore, String> {
+    // -inf is a legitimate "never" from some models; NaN and +inf are numerical failures.
+    if let Some((i, v)) = logits.iter().enumerate().find(|(_, v)| v.is_nan() || **v == f32::INFINITY) {
+        return Err(format!("logit of token {i} is {v}"));
+    }
+    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
+    let sum: f64 = logits.iter().map(|&v| (v as f64 - max).exp()).sum();
+    let mass = |ids: &[u32]| -> f64 { ids.iter().map(|&i| (logits[i as usize] as f64 - max).exp()).sum::<f64>() / sum };
+    let (pa, pb) = (mass(&labels.a), mass(&labels.b));
+    if pa + pb <= 0.0 {
+        return Err("both labels have zero probability".into());
+    }
+    Ok(OptionScore {
+        p_a: pa / (pa + pb),
+        label_mass: pa + pb,
+    })
+}
+
+/// A loaded model with everything needed to turn a user turn into an option score.
+pub struct Scorer {
+    pub model: Box<dyn CausalLm>,
+    pub tokenizer: GgufTokenizer,
+    pub chat: ChatTemplate,
+    pub labels: LabelTokens,
+}
+
+impl Scorer {
+    pub fn load(path: &Path, device: &Device, format: WeightFormat) -> Result<Self> {
+        let mut gguf = GgufFile::open(path)?;
+        let tokenizer = GgufTokenizer::from_gguf(&gguf.content, path)?;
+        let template = match gguf.get("tokenizer.chat_template") {
+            Some(_) => Some(gguf.string("tokenizer.chat_template")?),
+            None => None,
+        };
+        let token = |id: Option<u32>| id.and_then(|i| tokenizer.token_text(i)).unwrap_or_default();
+        let chat = ChatTemplate::new(template.as_deref(), &token(tokenizer.bos_id), &token(tokenizer.eos_id))?;
+        let labels = LabelTokens::from_tokenizer(&tokenizer)?;
+        let model = models::load_gguf(&mut gguf, device, format)?;
+        if tokenizer.vocab_size() > model.vocab_size() {
+            return Err(Error::model(
+                path,
+                format!("tokenizer has {} tokens but the model only {}", tokenizer.vocab_size(), model.vocab_size()),
+            ));
+        }
+        Ok(Self {
+            model,
+            tokenizer,
+            chat,
+            labels,
+        })
+    }
+
+    /// Render a user turn through the chat template and tokenize it, with exactly one BOS
+    /// where the model wants one.
+    pub fn encode_user_turn(&self, content: &str) -> Result<(String, Vec<u32>)> {
+        let text = self.chat.render_user_turn(content)?;
+        let mut ids = self.tokenizer.encode(&text)?;
+        if let (true, Some(bos)) = (self.tokenizer.add_bos, self.tokenizer.bos_id) {
+            if ids.first() != Some(&bos) {
+                ids.insert(0, bos);
+            }
+        }
+        Ok((text, ids))
+    }
+
+    /// Score a batch of tokenized prompts; `names` label rows in error messages.
+    pub fn score(&self, rows: &[&[u32]], names: &[String]) -> Result<Vec<OptionScore>> {
+        let logits = self.model.next_token_logits(rows)?.to_vec2::<f32>()?;
+        logits
+            .iter()
+            .zip(names)
+            .map(|(row, name)| {
+                score_row(row, &self.labels).map_err(|detail| Error::NonFinite {
+                    item: name.clone(),
+                    detail,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_probabilities_sum_spellings_and_normalise() {
+        let labels = LabelTokens { a: vec![1, 2], b: vec![3] };
+        // exp(0) for A twice, exp(0) for B, the rest very unlikely.
+        let logits = [-30.0, 0.0, 0.0, 0.0, -30.0];
+        let s = score_row(&logits, &labels).unwrap();
+        assert!((s.p_a - 2.0 / 3.0).abs() < 1e-12);
+        assert!((s.label_mass - 1.0).abs() < 1e-9);
+        let logits = [0.0, 0.0, f32::NEG_INFINITY, 0.0, 0.0];
+        let s = score_row(&logits, &labels).unwrap();
+        assert!((s.p_a - 0.5).abs() < 1e-12);
+        let s = score_row(&[0.0, 0.0, f32::INFINITY, 0.0], &labels).unwrap_err();
+        assert!(s.contains("token 2"), "{s}");
+        let s = score_row(&[0.0, f32::NAN, 0.0, 0.0], &labels).unwrap_err();
+        assert!(s.contains("NaN"), "{s}");
+    }
+
+    #[test]
+    fn label_mass_is_share_of_whole_distribution() {
+        let labels = LabelTokens { a: vec![0], b: vec![1] };
+        let s = score_row(&[0.0, 0.0, 0.0, 0.0], &labels).unwrap();
+        assert!((s.label_mass - 0.5).abs() < 1e-12);
+        assert!((s.p_a - 0.5).abs() < 1e-12);
+    }
+}

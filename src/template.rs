@@ -1,0 +1,156 @@
+//! Rendering prompts: the personas user turn (`prompts/templates/personas.jinja`) and the
+//! model's own chat template (GGUF `tokenizer.chat_template`), both with minijinja.
+
+use crate::prompts::PromptItem;
+use crate::{Error, Result};
+use minijinja::{context, Environment};
+use serde::Serialize;
+
+const PERSONAS_TEMPLATE: &str = include_str!("../prompts/templates/personas.jinja");
+const PLAIN_CHAT_TEMPLATE: &str = include_str!("../prompts/templates/plain.jinja");
+
+/// Which option is shown first, as "A".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    HighFirst,
+    LowFirst,
+}
+
+impl Order {
+    pub const BOTH: [Order; 2] = [Order::HighFirst, Order::LowFirst];
+}
+
+/// The personas approach's user message for one item and option order.
+pub fn personas_user_turn(persona_name: &str, item: &PromptItem, order: Order) -> Result<String> {
+    let (a, b) = match order {
+        Order::HighFirst => (&item.high_action, &item.low_action),
+        Order::LowFirst => (&item.low_action, &item.high_action),
+    };
+    let env = Environment::new();
+    env.render_str(
+        PERSONAS_TEMPLATE,
+        context! {
+            persona_name => persona_name,
+            request => item.request.trim(),
+            option_a => a,
+            option_b => b,
+            request_has_choice => item.request_has_choice,
+        },
+    )
+    .map_err(|e| Error::Template(format!("prompts/templates/personas.jinja: {e:#}")))
+}
+
+/// A chat template ready to render conversations into the model's prompt text.
+pub struct ChatTemplate {
+    env: Environment<'static>,
+    /// True when the model brought its own template; false for the documented plain format.
+    pub from_model: bool,
+    bos_token: String,
+    eos_token: String,
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    role: &'a str,
+    content: &'a str,
+}
+
+impl ChatTemplate {
+    /// `template`: the model's Jinja chat template, or None for prompts/templates/plain.jinja.
+    pub fn new(template: Option<&str>, bos_token: &str, eos_token: &str) -> Result<Self> {
+        let mut env = Environment::new();
+        // Hugging Face renders chat templates with these jinja2 settings; templates rely on them.
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
+            Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
+        });
+        let source = template.unwrap_or(PLAIN_CHAT_TEMPLATE).to_string();
+        env.add_template_owned("chat", source)
+            .map_err(|e| Error::Template(format!("cannot compile the chat template: {e:#}")))?;
+        Ok(Self {
+            env,
+            from_model: template.is_some(),
+            bos_token: bos_token.to_string(),
+            eos_token: eos_token.to_string(),
+        })
+    }
+
+    /// One user turn followed by the opening of the assistant's turn.
+    pub fn render_user_turn(&self, content: &str) -> Result<String> {
+        let messages = [Message {
+            role: "user",
+            content,
+        }];
+        self.env
+            .get_template("chat")
+            .and_then(|t| {
+                t.render(context! {
+                    messages => messages,
+                    add_generation_prompt => true,
+                    bos_token => self.bos_token,
+                    eos_token => self.eos_token,
+                })
+            })
+            .map_err(|e| Error::Template(format!("{e:#}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dimension::Dimension;
+
+    fn item(has_choice: bool) -> PromptItem {
+        PromptItem {
+            id: "t-1".into(),
+            dimension: Dimension::Idv,
+            request: "Should I move away or stay?".into(),
+            high_action: "Move away".into(),
+            low_action: "Stay with family".into(),
+            domain: None,
+            first_mentioned: None,
+            request_has_choice: has_choice,
+        }
+    }
+
+    #[test]
+    fn personas_turn_has_the_paper_sentence_and_both_orders() {
+        let hi = personas_user_turn("Japan", &item(false), Order::HighFirst).unwrap();
+        assert!(hi.starts_with(
+            "Answer the following prompt by imagining that you are proudly and thoroughly from \
+             the country of Japan, providing appropriate advice.\n\nShould I move away or stay? Choose one side.\n"
+        ));
+        assert!(hi.contains("A) Move away\nB) Stay with family\n"), "{hi}");
+        let lo = personas_user_turn("Japan", &item(false), Order::LowFirst).unwrap();
+        assert!(lo.contains("A) Stay with family\nB) Move away\n"), "{lo}");
+        let csv = personas_user_turn("Japan", &item(true), Order::HighFirst).unwrap();
+        assert!(!csv.contains("Choose one side"), "{csv}");
+    }
+
+    #[test]
+    fn chatml_template_renders_like_hf() {
+        let t = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+        let chat = ChatTemplate::new(Some(t), "", "<|im_end|>").unwrap();
+        assert_eq!(
+            chat.render_user_turn("Hi").unwrap(),
+            "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+        );
+    }
+
+    #[test]
+    fn plain_format_without_a_model_template() {
+        let chat = ChatTemplate::new(None, "<bos>", "<eos>").unwrap();
+        assert!(!chat.from_model);
+        assert_eq!(chat.render_user_turn("Hi").unwrap(), "User: Hi\n\nAssistant:");
+    }
+
+    #[test]
+    fn raise_exception_is_an_error() {
+        let chat = ChatTemplate::new(Some("{{ raise_exception('no system role') }}"), "", "").unwrap();
+        let err = chat.render_user_turn("x").unwrap_err().to_string();
+        assert!(err.contains("no system role"), "{err}");
+    }
+}

@@ -1,0 +1,125 @@
+//! Logit parity of the default model against Hugging Face transformers running the same GGUF
+//! dequantized to float32 (fixture made by tests/fixtures/parity/gen_logits_fixture.py), and
+//! batch invariance.
+
+use hofbench::fetch;
+use hofbench::models::WeightFormat;
+use hofbench::prompts::PromptSet;
+use hofbench::scorer::{score_row, Scorer};
+use hofbench::template::{personas_user_turn, Order};
+use serde_json::Value;
+
+fn fixture() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/parity/smollm2_logits.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("parity fixture")).unwrap()
+}
+
+fn scorer() -> Scorer {
+    let card = fetch::default_card();
+    let path = card.local_path();
+    assert!(path.is_file(), "{} is missing: run `hofbench fetch` (scripts/test.sh does)", path.display());
+    Scorer::load(&path, &candle_core::Device::Cpu, WeightFormat::F32).unwrap()
+}
+
+/// (p_a, label_mass, argmax) of each row, run in batches of `batch` rows.
+fn score_all(scorer: &Scorer, rows: &[Vec<u32>], batch: usize) -> Vec<(f64, f64, usize)> {
+    let mut out = Vec::new();
+    for chunk in rows.chunks(batch) {
+        let refs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
+        let logits = scorer.model.next_token_logits(&refs).unwrap().to_vec2::<f32>().unwrap();
+        for row in logits {
+            let s = score_row(&row, &scorer.labels).unwrap();
+            let argmax = row
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .unwrap()
+                .0;
+            out.push((s.p_a, s.label_mass, argmax));
+        }
+    }
+    out
+}
+
+#[test]
+fn prompts_render_and_tokenize_like_hugging_face() {
+    let fx = fixture();
+    let scorer = scorer();
+    let set = PromptSet::builtin().unwrap();
+    let label_ids = &fx["label_ids"];
+    assert_eq!(scorer.labels.a, [label_ids["A"].as_u64().unwrap() as u32, label_ids[" A"].as_u64().unwrap() as u32]);
+    assert_eq!(scorer.labels.b, [label_ids["B"].as_u64().unwrap() as u32, label_ids[" B"].as_u64().unwrap() as u32]);
+    let items = fx["items"].as_array().unwrap();
+    assert!(items.len() >= 20);
+    let mut checked_persona_turns = 0;
+    for it in items {
+        let content = it["messages"][0]["content"].as_str().unwrap();
+        // Our personas template renders exactly what jinja2 rendered from the same file.
+        if let Some(item) = set.items.iter().find(|p| p.id == it["id"].as_str().unwrap()) {
+            let order = if it["high_is_a"].as_bool().unwrap() { Order::HighFirst } else { Order::LowFirst };
+            let ours = personas_user_turn(it["persona_name"].as_str().unwrap(), item, order).unwrap();
+            assert_eq!(ours, content, "{}", it["id"]);
+            checked_persona_turns += 1;
+        }
+        let (text, ids) = scorer.encode_user_turn(content).unwrap();
+        assert_eq!(text, it["text"].as_str().unwrap(), "chat template, {}", it["id"]);
+        let want: Vec<u32> = it["input_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        assert_eq!(ids, want, "token ids, {}", it["id"]);
+    }
+    assert!(checked_persona_turns >= 20, "{checked_persona_turns}");
+}
+
+#[test]
+fn option_probabilities_match_hf_float32_and_do_not_depend_on_the_batch() {
+    let fx = fixture();
+    let scorer = scorer();
+    let items = fx["items"].as_array().unwrap();
+    let rows: Vec<Vec<u32>> = items
+        .iter()
+        .map(|it| it["input_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect())
+        .collect();
+    let single = score_all(&scorer, &rows, 1);
+    let mut worst = 0.0f64;
+    for (it, (p_a, mass, argmax)) in items.iter().zip(&single) {
+        let hf = &it["hf"];
+        let d = (p_a - hf["p_a"].as_f64().unwrap()).abs();
+        worst = worst.max(d);
+        assert!(d <= 2e-3, "{}: p_a {p_a} vs HF {}", it["id"], hf["p_a"]);
+        let dm = (mass - hf["label_mass"].as_f64().unwrap()).abs();
+        assert!(dm <= 2e-3, "{}: label mass {mass} vs HF {}", it["id"], hf["label_mass"]);
+        assert_eq!(*argmax as u64, hf["argmax"].as_u64().unwrap(), "{}: top-1 token", it["id"]);
+    }
+    eprintln!("max |p_a - HF| = {worst:.2e} over {} prompts", items.len());
+
+    // Batch invariance: sizes 3 and 8 with different neighbours, and a reversed order.
+    for batch in [3, 8] {
+        for (a, b) in single.iter().zip(score_all(&scorer, &rows, batch)) {
+            assert!((a.0 - b.0).abs() <= 1e-5, "batch {batch}: {} vs {}", a.0, b.0);
+        }
+    }
+    let reversed: Vec<Vec<u32>> = rows.iter().rev().cloned().collect();
+    let rev = score_all(&scorer, &reversed, 8);
+    for (a, b) in single.iter().zip(rev.iter().rev()) {
+        assert!((a.0 - b.0).abs() <= 1e-5, "reversed batch: {} vs {}", a.0, b.0);
+    }
+}
+
+#[test]
+fn quantized_weights_agree_with_f32_on_the_preferred_option() {
+    // candle's quantized CPU matmul rounds activations to 8 bits (like llama.cpp), so it is not
+    // exact; it must still pick the same option as HF wherever HF is not on the fence.
+    let fx = fixture();
+    let path = fetch::default_card().local_path();
+    let q = Scorer::load(&path, &candle_core::Device::Cpu, WeightFormat::Quantized).unwrap();
+    let items = fx["items"].as_array().unwrap();
+    let rows: Vec<Vec<u32>> = items
+        .iter()
+        .take(6)
+        .map(|it| it["input_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect())
+        .collect();
+    for (it, (p_a, _, _)) in items.iter().zip(score_all(&q, &rows, 6)) {
+        let hf = it["hf"]["p_a"].as_f64().unwrap();
+        let lc = it["llama_cpp"]["p_a"].as_f64().unwrap();
+        assert!((p_a - hf).abs() < 0.05, "{}: quantized {p_a} vs HF {hf} (llama.cpp {lc})", it["id"]);
+    }
+}
