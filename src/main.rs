@@ -23,8 +23,11 @@ fn dispatch(cli: &Cli) -> Result<()> {
         }
         Command::Fetch { model } => {
             let card = match model {
-                Some(m) => fetch::find_card(m)
-                    .ok_or_else(|| hofbench::Error::Usage(format!("no model card named {m:?}; see `hofbench models`")))?,
+                Some(m) => fetch::find_card(m).ok_or_else(|| {
+                    hofbench::Error::Usage(format!(
+                        "no model card named {m:?}; see `hofbench models`"
+                    ))
+                })?,
                 None => fetch::default_card(),
             };
             let path = fetch::fetch(&card, cli.quiet)?;
@@ -33,7 +36,11 @@ fn dispatch(cli: &Cli) -> Result<()> {
         }
         Command::Models => {
             for c in fetch::cards() {
-                let here = if c.local_path().is_file() { "cached" } else { "not fetched" };
+                let here = if c.local_path().is_file() {
+                    "cached"
+                } else {
+                    "not fetched"
+                };
                 let default = if c.default { " (default)" } else { "" };
                 println!("{}{default}\t{}\t{here}", c.name, c.description);
             }
@@ -43,7 +50,11 @@ fn dispatch(cli: &Cli) -> Result<()> {
             let set = PromptSet::from_option(prompts.as_deref())?;
             let dim = dimension.as_deref().map(str::parse).transpose()?;
             let mut out = std::io::stdout().lock();
-            for item in set.items.iter().filter(|i| dim.is_none_or(|d| i.dimension == d)) {
+            for item in set
+                .items
+                .iter()
+                .filter(|i| dim.is_none_or(|d| i.dimension == d))
+            {
                 let line = serde_json::json!({
                     "id": item.id,
                     "dimension": item.dimension,

@@ -29,11 +29,26 @@ pub struct PromptItem {
 
 /// The built-in prompt set, one embedded file per dimension.
 const BUILTIN: [(&str, &str); 5] = [
-    ("prompts/requests/idv.jsonl", include_str!("../prompts/requests/idv.jsonl")),
-    ("prompts/requests/mas.jsonl", include_str!("../prompts/requests/mas.jsonl")),
-    ("prompts/requests/uai.jsonl", include_str!("../prompts/requests/uai.jsonl")),
-    ("prompts/requests/pdi.jsonl", include_str!("../prompts/requests/pdi.jsonl")),
-    ("prompts/requests/lto.jsonl", include_str!("../prompts/requests/lto.jsonl")),
+    (
+        "prompts/requests/idv.jsonl",
+        include_str!("../prompts/requests/idv.jsonl"),
+    ),
+    (
+        "prompts/requests/mas.jsonl",
+        include_str!("../prompts/requests/mas.jsonl"),
+    ),
+    (
+        "prompts/requests/uai.jsonl",
+        include_str!("../prompts/requests/uai.jsonl"),
+    ),
+    (
+        "prompts/requests/pdi.jsonl",
+        include_str!("../prompts/requests/pdi.jsonl"),
+    ),
+    (
+        "prompts/requests/lto.jsonl",
+        include_str!("../prompts/requests/lto.jsonl"),
+    ),
 ];
 
 /// A loaded prompt set and where it came from.
@@ -67,7 +82,11 @@ impl PromptSet {
                 .collect();
             files.sort();
             if files.is_empty() {
-                return Err(Error::bad_input(path, 0, "no .jsonl or .csv prompt files in this folder"));
+                return Err(Error::bad_input(
+                    path,
+                    0,
+                    "no .jsonl or .csv prompt files in this folder",
+                ));
             }
             for f in files {
                 items.extend(load_file(&f)?);
@@ -94,7 +113,11 @@ impl PromptSet {
         let mut seen = std::collections::HashSet::new();
         for item in &self.items {
             if !seen.insert(item.id.as_str()) {
-                return Err(Error::bad_input(&self.source, 0, format!("duplicate prompt id {:?}", item.id)));
+                return Err(Error::bad_input(
+                    &self.source,
+                    0,
+                    format!("duplicate prompt id {:?}", item.id),
+                ));
             }
         }
         if self.items.is_empty() {
@@ -159,7 +182,11 @@ pub fn parse_jsonl(text: &str, source: &Path) -> Result<Vec<PromptItem>> {
             ("low_action", &item.low_action),
         ] {
             if value.trim().is_empty() {
-                return Err(Error::bad_input(source, line_no, format!("empty field {field:?}")));
+                return Err(Error::bad_input(
+                    source,
+                    line_no,
+                    format!("empty field {field:?}"),
+                ));
             }
         }
         items.push(item);
@@ -171,7 +198,9 @@ pub fn parse_jsonl(text: &str, source: &Path) -> Result<Vec<PromptItem>> {
 /// names tell the dimension and which action is the high side.
 pub fn parse_paper_csv(text: &str, source: &Path) -> Result<Vec<PromptItem>> {
     let text = text.trim_start_matches('\u{feff}');
-    let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(text.as_bytes());
     let headers = rdr
         .headers()
         .map_err(|e| Error::bad_input(source, 1, e.to_string()))?
@@ -266,22 +295,35 @@ mod tests {
     #[test]
     fn paper_csv_errors_name_file_and_line() {
         let text = "English_Prompt,Expected_Masculine,Expected_Feminine\na,b,c\nd,e\n";
-        let err = parse_paper_csv(text, Path::new("p.csv")).unwrap_err().to_string();
+        let err = parse_paper_csv(text, Path::new("p.csv"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("p.csv:3:"), "{err}");
         let text = "English_Prompt,Expected_Masculine,Expected_Feminine\na,,c\n";
-        let err = parse_paper_csv(text, Path::new("p.csv")).unwrap_err().to_string();
-        assert!(err.starts_with("p.csv:2:") && err.contains("Expected_Masculine"), "{err}");
+        let err = parse_paper_csv(text, Path::new("p.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("p.csv:2:") && err.contains("Expected_Masculine"),
+            "{err}"
+        );
         let text = "English_Prompt,Expected_Masculine,Expected_Collectivist\na,b,c\n";
-        let err = parse_paper_csv(text, Path::new("p.csv")).unwrap_err().to_string();
+        let err = parse_paper_csv(text, Path::new("p.csv"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("p.csv:1:"), "{err}");
     }
 
     #[test]
     fn jsonl_errors_name_line() {
-        let good = r#"{"id":"x","dimension":"idv","request":"r","high_action":"h","low_action":"l"}"#;
-        let bad = r#"{"id":"y","dimension":"abc","request":"r","high_action":"h","low_action":"l"}"#;
+        let good =
+            r#"{"id":"x","dimension":"idv","request":"r","high_action":"h","low_action":"l"}"#;
+        let bad =
+            r#"{"id":"y","dimension":"abc","request":"r","high_action":"h","low_action":"l"}"#;
         let text = format!("{good}\n{bad}\n");
-        let err = parse_jsonl(&text, Path::new("q.jsonl")).unwrap_err().to_string();
+        let err = parse_jsonl(&text, Path::new("q.jsonl"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("q.jsonl:2:"), "{err}");
     }
 }

@@ -73,7 +73,9 @@ pub fn read(path: &Path) -> Result<ReadResults> {
     let mut line_no = 0;
     loop {
         line.clear();
-        let n = reader.read_line(&mut line).map_err(|e| Error::io(path, e))?;
+        let n = reader
+            .read_line(&mut line)
+            .map_err(|e| Error::io(path, e))?;
         if n == 0 {
             break;
         }
@@ -112,7 +114,10 @@ impl ResultsWriter {
         let existing = if path.exists() {
             let r = read(&path)?;
             if r.torn_tail {
-                let f = OpenOptions::new().write(true).open(&path).map_err(|e| Error::io(&path, e))?;
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| Error::io(&path, e))?;
                 f.set_len(r.complete_len).map_err(|e| Error::io(&path, e))?;
             }
             r.rows
@@ -139,8 +144,12 @@ impl ResultsWriter {
             serde_json::to_writer(&mut buf, row)?;
             buf.push(b'\n');
         }
-        self.file.write_all(&buf).map_err(|e| Error::io(&self.path, e))?;
-        self.file.sync_data().map_err(|e| Error::io(&self.path, e))?;
+        self.file
+            .write_all(&buf)
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io(&self.path, e))?;
         self.done.extend(rows.iter().map(ResultRow::key));
         Ok(())
     }
@@ -173,7 +182,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut w, existing) = ResultsWriter::open(dir.path()).unwrap();
         assert!(existing.is_empty());
-        w.append(&[row("A", "p1", 0.7), row("B", "p1", 0.2)]).unwrap();
+        w.append(&[row("A", "p1", 0.7), row("B", "p1", 0.2)])
+            .unwrap();
         drop(w);
         // Simulate a kill in the middle of writing the next row.
         let path = dir.path().join(RESULTS_FILE);

@@ -125,7 +125,9 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         // f32 matmuls beat candle's quantized CPU kernels by far on small models; above ~1B
         // parameters the memory cost is not worth it.
         Weights::Auto => {
-            let size = std::fs::metadata(&model.path).map_err(|e| Error::io(&model.path, e))?.len();
+            let size = std::fs::metadata(&model.path)
+                .map_err(|e| Error::io(&model.path, e))?
+                .len();
             if size < 1 << 30 {
                 WeightFormat::F32
             } else {
@@ -150,7 +152,12 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         path: model.path.display().to_string(),
         sha256: model_sha,
         description: scorer.model.describe(),
-        chat_template: if scorer.chat.from_model { "gguf" } else { "plain" }.to_string(),
+        chat_template: if scorer.chat.from_model {
+            "gguf"
+        } else {
+            "plain"
+        }
+        .to_string(),
     };
     let prompts_info = PromptsInfo {
         source: prompt_set.source.clone(),
@@ -159,10 +166,14 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     };
     let started = now();
     if manifest_path.exists() {
-        let text = std::fs::read_to_string(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+        let text =
+            std::fs::read_to_string(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
         let old: Manifest = serde_json::from_str(&text)
             .map_err(|e| Error::bad_input(&manifest_path, e.line(), e.to_string()))?;
-        if old.model.sha256 != model_info.sha256 || old.prompts.sha256 != prompts_info.sha256 || old.labels != labels {
+        if old.model.sha256 != model_info.sha256
+            || old.prompts.sha256 != prompts_info.sha256
+            || old.labels != labels
+        {
             return Err(Error::Usage(format!(
                 "{} holds results of another model or prompt set ({} / {}); use another --out",
                 args.out.display(),
@@ -238,21 +249,27 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     };
     write_json_atomic(&manifest_path, &manifest)?;
     if !quiet && items_total > work.len() {
-        eprintln!("resuming: {} of {items_total} items already done", items_total - work.len());
+        eprintln!(
+            "resuming: {} of {items_total} items already done",
+            items_total - work.len()
+        );
     }
 
     let bar = progress_bar(work.len() as u64, quiet);
     let t0 = Instant::now();
     let mut tokens = 0usize;
     for batch in work.chunks(args.batch_size as usize) {
-        let rows: Vec<&[u32]> = batch.iter().flat_map(|w| [&w.ids[0][..], &w.ids[1][..]]).collect();
+        let rows: Vec<&[u32]> = batch
+            .iter()
+            .flat_map(|w| [&w.ids[0][..], &w.ids[1][..]])
+            .collect();
         let names: Vec<String> = batch
             .iter()
             .flat_map(|w| {
                 ["high_first", "low_first"].map(|o| format!("{}/{}/{o}", w.country.name, w.item.id))
             })
             .collect();
-        let scores = scorer.score(&rows, &names)?;
+        let scores = scorer.score(&rows, 2, &names)?;
         tokens += rows.iter().map(|r| r.len()).sum::<usize>();
         let out: Vec<ResultRow> = batch
             .iter()
@@ -286,8 +303,16 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     manifest.items_scored_this_run = work.len();
     manifest.tokens_this_run = tokens;
     manifest.seconds = secs;
-    manifest.tokens_per_second = if secs > 0.0 { tokens as f64 / secs } else { 0.0 };
-    manifest.items_per_second = if secs > 0.0 { work.len() as f64 / secs } else { 0.0 };
+    manifest.tokens_per_second = if secs > 0.0 {
+        tokens as f64 / secs
+    } else {
+        0.0
+    };
+    manifest.items_per_second = if secs > 0.0 {
+        work.len() as f64 / secs
+    } else {
+        0.0
+    };
     write_json_atomic(&manifest_path, &manifest)?;
     if !quiet {
         eprintln!(
@@ -307,7 +332,11 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
 }
 
 fn labels_info(labels: &LabelTokens, scorer: &Scorer) -> LabelsInfo {
-    let text = |ids: &[u32]| ids.iter().map(|&i| scorer.tokenizer.decode(&[i]).unwrap_or_default()).collect();
+    let text = |ids: &[u32]| {
+        ids.iter()
+            .map(|&i| scorer.tokenizer.decode(&[i]).unwrap_or_default())
+            .collect()
+    };
     LabelsInfo {
         a: labels.a.clone(),
         b: labels.b.clone(),

@@ -2,7 +2,7 @@
 //! distribution at the assistant's first position and comparing the two option letters.
 
 use crate::gguf::GgufFile;
-use crate::models::{self, CausalLm, WeightFormat};
+use crate::models::{self, CausalLm, PrefixGroup, WeightFormat};
 use crate::template::ChatTemplate;
 use crate::tokenizer::GgufTokenizer;
 use crate::{Error, Result};
@@ -31,11 +31,16 @@ impl LabelTokens {
                 }
             }
             if ids.is_empty() {
-                return Err(Error::Tokenizer(format!("no single token spells the label {letter:?}")));
+                return Err(Error::Tokenizer(format!(
+                    "no single token spells the label {letter:?}"
+                )));
             }
             Ok(ids)
         };
-        let labels = Self { a: ids("A")?, b: ids("B")? };
+        let labels = Self {
+            a: ids("A")?,
+            b: ids("B")?,
+        };
         if labels.a.iter().any(|id| labels.b.contains(id)) {
             return Err(Error::Tokenizer("labels A and B share a token".into()));
         }
@@ -55,12 +60,21 @@ pub struct OptionScore {
 /// Softmax of one row of logits restricted to the labels, computed in f64.
 pub fn score_row(logits: &[f32], labels: &LabelTokens) -> std::result::Result<OptionScore, String> {
     // -inf is a legitimate "never" from some models; NaN and +inf are numerical failures.
-    if let Some((i, v)) = logits.iter().enumerate().find(|(_, v)| v.is_nan() || **v == f32::INFINITY) {
+    if let Some((i, v)) = logits
+        .iter()
+        .enumerate()
+        .find(|(_, v)| v.is_nan() || **v == f32::INFINITY)
+    {
         return Err(format!("logit of token {i} is {v}"));
     }
     let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
     let sum: f64 = logits.iter().map(|&v| (v as f64 - max).exp()).sum();
-    let mass = |ids: &[u32]| -> f64 { ids.iter().map(|&i| (logits[i as usize] as f64 - max).exp()).sum::<f64>() / sum };
+    let mass = |ids: &[u32]| -> f64 {
+        ids.iter()
+            .map(|&i| (logits[i as usize] as f64 - max).exp())
+            .sum::<f64>()
+            / sum
+    };
     let (pa, pb) = (mass(&labels.a), mass(&labels.b));
     if pa + pb <= 0.0 {
         return Err("both labels have zero probability".into());
@@ -88,13 +102,21 @@ impl Scorer {
             None => None,
         };
         let token = |id: Option<u32>| id.and_then(|i| tokenizer.token_text(i)).unwrap_or_default();
-        let chat = ChatTemplate::new(template.as_deref(), &token(tokenizer.bos_id), &token(tokenizer.eos_id))?;
+        let chat = ChatTemplate::new(
+            template.as_deref(),
+            &token(tokenizer.bos_id),
+            &token(tokenizer.eos_id),
+        )?;
         let labels = LabelTokens::from_tokenizer(&tokenizer)?;
         let model = models::load_gguf(&mut gguf, device, format)?;
         if tokenizer.vocab_size() > model.vocab_size() {
             return Err(Error::model(
                 path,
-                format!("tokenizer has {} tokens but the model only {}", tokenizer.vocab_size(), model.vocab_size()),
+                format!(
+                    "tokenizer has {} tokens but the model only {}",
+                    tokenizer.vocab_size(),
+                    model.vocab_size()
+                ),
             ));
         }
         Ok(Self {
@@ -118,10 +140,24 @@ impl Scorer {
         Ok((text, ids))
     }
 
-    /// Score a batch of tokenized prompts; `names` label rows in error messages.
-    pub fn score(&self, rows: &[&[u32]], names: &[String]) -> Result<Vec<OptionScore>> {
-        let logits = self.model.next_token_logits(rows)?.to_vec2::<f32>()?;
+    /// Score a batch of tokenized prompts; `names` label rows in error messages. With
+    /// `share_prefix`, consecutive rows in runs of `share_prefix` (the option orders of one
+    /// item) run their common prefix once.
+    pub fn score(
+        &self,
+        rows: &[&[u32]],
+        share_prefix: usize,
+        names: &[String],
+    ) -> Result<Vec<OptionScore>> {
+        let logits = if share_prefix > 1 {
+            let groups: Vec<PrefixGroup> =
+                rows.chunks(share_prefix).map(PrefixGroup::split).collect();
+            self.model.next_token_logits_grouped(&groups)?
+        } else {
+            self.model.next_token_logits(rows)?
+        };
         logits
+            .to_vec2::<f32>()?
             .iter()
             .zip(names)
             .map(|(row, name)| {
@@ -140,7 +176,10 @@ mod tests {
 
     #[test]
     fn label_probabilities_sum_spellings_and_normalise() {
-        let labels = LabelTokens { a: vec![1, 2], b: vec![3] };
+        let labels = LabelTokens {
+            a: vec![1, 2],
+            b: vec![3],
+        };
         // exp(0) for A twice, exp(0) for B, the rest very unlikely.
         let logits = [-30.0, 0.0, 0.0, 0.0, -30.0];
         let s = score_row(&logits, &labels).unwrap();
@@ -157,7 +196,10 @@ mod tests {
 
     #[test]
     fn label_mass_is_share_of_whole_distribution() {
-        let labels = LabelTokens { a: vec![0], b: vec![1] };
+        let labels = LabelTokens {
+            a: vec![0],
+            b: vec![1],
+        };
         let s = score_row(&[0.0, 0.0, 0.0, 0.0], &labels).unwrap();
         assert!((s.label_mass - 0.5).abs() < 1e-12);
         assert!((s.p_a - 0.5).abs() < 1e-12);

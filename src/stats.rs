@@ -97,7 +97,9 @@ type GroupKey = (String, String, Dimension);
 fn groups(rows: &[ResultRow]) -> BTreeMap<GroupKey, Vec<&ResultRow>> {
     let mut g: BTreeMap<GroupKey, Vec<&ResultRow>> = BTreeMap::new();
     for r in rows {
-        g.entry((r.model.clone(), r.approach.clone(), r.dimension)).or_default().push(r);
+        g.entry((r.model.clone(), r.approach.clone(), r.dimension))
+            .or_default()
+            .push(r);
     }
     g
 }
@@ -111,7 +113,8 @@ pub fn country_shares(rows: &[ResultRow]) -> Vec<CountryShare> {
         }
         for (country, cr) in by_country {
             let n = cr.len();
-            let mean = |f: &dyn Fn(&ResultRow) -> f64| cr.iter().map(|r| f(r)).sum::<f64>() / n as f64;
+            let mean =
+                |f: &dyn Fn(&ResultRow) -> f64| cr.iter().map(|r| f(r)).sum::<f64>() / n as f64;
             out.push(CountryShare {
                 model: model.clone(),
                 approach: approach.clone(),
@@ -138,7 +141,12 @@ pub fn correlations(rows: &[ResultRow], shares: &[CountryShare]) -> Vec<Correlat
             let in_tier = |t: Tier| tier.is_none_or(|want| want == t);
             let cs: Vec<&CountryShare> = shares
                 .iter()
-                .filter(|s| s.model == model && s.approach == approach && s.dimension == dimension && in_tier(s.tier))
+                .filter(|s| {
+                    s.model == model
+                        && s.approach == approach
+                        && s.dimension == dimension
+                        && in_tier(s.tier)
+                })
                 .collect();
             let x: Vec<f64> = cs.iter().map(|s| s.share_high).collect();
             let y: Vec<f64> = cs.iter().map(|s| s.hofstede_score).collect();
@@ -152,7 +160,10 @@ pub fn correlations(rows: &[ResultRow], shares: &[CountryShare]) -> Vec<Correlat
                 pearson: pearson(&x, &y),
             });
             let resp: Vec<&&ResultRow> = rs.iter().filter(|r| in_tier(r.tier)).collect();
-            let x: Vec<f64> = resp.iter().map(|r| f64::from(u8::from(r.chose_high()))).collect();
+            let x: Vec<f64> = resp
+                .iter()
+                .map(|r| f64::from(u8::from(r.chose_high())))
+                .collect();
             let y: Vec<f64> = resp.iter().map(|r| r.hofstede_score).collect();
             out.push(Correlation {
                 model: model.clone(),
@@ -196,7 +207,11 @@ pub fn run(dir: &Path) -> Result<String> {
     let path = dir.join(RESULTS_FILE);
     let rows = results::read(&path)?.rows;
     if rows.is_empty() {
-        return Err(Error::bad_input(&path, 0, "no results to compute statistics from"));
+        return Err(Error::bad_input(
+            &path,
+            0,
+            "no results to compute statistics from",
+        ));
     }
     let out = dir.join("stats");
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
@@ -293,7 +308,11 @@ fn summary(rows: &[ResultRow], shares: &[CountryShare], corrs: &[Correlation]) -
         for (approach, dim) in keys {
             let find = |tier: Option<Tier>, level: Level| {
                 corrs.iter().find(|c| {
-                    c.model == model && c.approach == approach && c.dimension == dim && c.tier == tier && c.level == level
+                    c.model == model
+                        && c.approach == approach
+                        && c.dimension == dim
+                        && c.tier == tier
+                        && c.level == level
                 })
             };
             let resp = find(None, Level::Response);
@@ -301,7 +320,8 @@ fn summary(rows: &[ResultRow], shares: &[CountryShare], corrs: &[Correlation]) -
                 .iter()
                 .filter(|r| r.model == model && r.approach == approach && r.dimension == dim)
                 .collect();
-            let share = dim_rows.iter().filter(|r| r.chose_high()).count() as f64 / dim_rows.len().max(1) as f64;
+            let share = dim_rows.iter().filter(|r| r.chose_high()).count() as f64
+                / dim_rows.len().max(1) as f64;
             let n_countries = shares
                 .iter()
                 .filter(|s| s.model == model && s.approach == approach && s.dimension == dim)

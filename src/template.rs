@@ -64,9 +64,15 @@ impl ChatTemplate {
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
-            Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
-        });
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> std::result::Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    msg,
+                ))
+            },
+        );
         let source = template.unwrap_or(PLAIN_CHAT_TEMPLATE).to_string();
         env.add_template_owned("chat", source)
             .map_err(|e| Error::Template(format!("cannot compile the chat template: {e:#}")))?;
@@ -144,12 +150,16 @@ mod tests {
     fn plain_format_without_a_model_template() {
         let chat = ChatTemplate::new(None, "<bos>", "<eos>").unwrap();
         assert!(!chat.from_model);
-        assert_eq!(chat.render_user_turn("Hi").unwrap(), "User: Hi\n\nAssistant:");
+        assert_eq!(
+            chat.render_user_turn("Hi").unwrap(),
+            "User: Hi\n\nAssistant:"
+        );
     }
 
     #[test]
     fn raise_exception_is_an_error() {
-        let chat = ChatTemplate::new(Some("{{ raise_exception('no system role') }}"), "", "").unwrap();
+        let chat =
+            ChatTemplate::new(Some("{{ raise_exception('no system role') }}"), "", "").unwrap();
         let err = chat.render_user_turn("x").unwrap_err().to_string();
         assert!(err.contains("no system role"), "{err}");
     }

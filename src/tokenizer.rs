@@ -529,10 +529,19 @@ fn spm_merges(pieces: &[String], scores: &[f32], vocab: &Vocab) -> Vec<(String, 
             })
         })
         .collect();
-    // Highest score first; ties by merged id, then by the ids of the two halves.
+    // Highest score first; ties by merged id, then by the ids of the two halves. llama.cpp
+    // compares scores with `<`: -0.0 ties with 0.0, and NaN is taken as the lowest score here.
+    let score = |id: u32| {
+        let x = scores[id as usize];
+        if x.is_nan() {
+            f32::NEG_INFINITY
+        } else {
+            x + 0.0
+        }
+    };
     merges.par_sort_unstable_by(|a, b| {
-        scores[b.0 as usize]
-            .total_cmp(&scores[a.0 as usize])
+        score(b.0)
+            .total_cmp(&score(a.0))
             .then(a.0.cmp(&b.0))
             .then(a.1.cmp(&b.1))
             .then(a.2.cmp(&b.2))

@@ -24,7 +24,10 @@ fn ok(out: &Output) -> String {
 /// Fails with the command's stderr, which must mention every one of `needles`.
 fn fails_with(out: &Output, needles: &[&str]) {
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure, got success; stderr: {err}");
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
     for n in needles {
         assert!(err.contains(n), "stderr should mention {n:?}:\n{err}");
     }
@@ -47,16 +50,38 @@ fn run_scores_real_model_and_writes_results_manifest_and_stats() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("run");
     let out = hofbench(&[
-        "--quiet", "run", "--countries", "Japan,Albania,Sweden", "--dimensions", "idv,lto", "--limit", "2",
-        "--keep-text", "--batch-size", "3", "--out", s(&out_dir),
+        "--quiet",
+        "run",
+        "--countries",
+        "Japan,Albania,Sweden",
+        "--dimensions",
+        "idv,lto",
+        "--limit",
+        "2",
+        "--keep-text",
+        "--batch-size",
+        "3",
+        "--out",
+        s(&out_dir),
     ]);
     ok(&out);
     let rows = read_rows(&out_dir);
     assert_eq!(rows.len(), 3 * 2 * 2);
     for r in &rows {
         for key in [
-            "model", "approach", "dimension", "country", "language", "tier", "prompt_id", "p_high",
-            "p_high_by_order", "label_mass", "hofstede_score", "high_side", "rendered",
+            "model",
+            "approach",
+            "dimension",
+            "country",
+            "language",
+            "tier",
+            "prompt_id",
+            "p_high",
+            "p_high_by_order",
+            "label_mass",
+            "hofstede_score",
+            "high_side",
+            "rendered",
         ] {
             assert!(r.get(key).is_some(), "missing {key} in {r}");
         }
@@ -71,13 +96,17 @@ fn run_scores_real_model_and_writes_results_manifest_and_stats() {
         }
         let rendered = r["rendered"].as_array().unwrap();
         let country = r["country"].as_str().unwrap();
-        assert!(rendered[0].as_str().unwrap().contains(&format!("from the country of {country}")));
+        assert!(rendered[0]
+            .as_str()
+            .unwrap()
+            .contains(&format!("from the country of {country}")));
         assert!(rendered[0].as_str().unwrap().starts_with("<|im_start|>"));
         let score = r["hofstede_score"].as_f64().unwrap();
         assert_eq!(r["high_side"].as_bool().unwrap(), score > 50.0);
     }
     let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("manifest.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("manifest.json")).unwrap())
+            .unwrap();
     assert_eq!(
         manifest["model"]["sha256"],
         "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
@@ -87,7 +116,10 @@ fn run_scores_real_model_and_writes_results_manifest_and_stats() {
     assert_eq!(manifest["items_total"], 12);
     let corr = std::fs::read_to_string(out_dir.join("stats/correlations.csv")).unwrap();
     let mut lines = corr.lines();
-    assert_eq!(lines.next().unwrap(), "model,approach,dimension,tier,level,n,pearson_r,pearson_p");
+    assert_eq!(
+        lines.next().unwrap(),
+        "model,approach,dimension,tier,level,n,pearson_r,pearson_p"
+    );
     // 2 dimensions × 4 tiers × 2 levels
     assert_eq!(lines.count(), 16);
     assert!(corr.contains("smollm2-135m-instruct,personas,idv,all,country,3,"));
@@ -98,7 +130,10 @@ fn run_scores_real_model_and_writes_results_manifest_and_stats() {
     // `stats` recomputes the same tables from results.jsonl.
     std::fs::remove_dir_all(out_dir.join("stats")).unwrap();
     ok(&hofbench(&["--quiet", "stats", s(&out_dir)]));
-    assert_eq!(std::fs::read_to_string(out_dir.join("stats/correlations.csv")).unwrap(), corr);
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("stats/correlations.csv")).unwrap(),
+        corr
+    );
 }
 
 #[test]
@@ -106,25 +141,46 @@ fn a_killed_run_resumes_without_losing_or_repeating_rows() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("run");
     let args = [
-        "--quiet", "run", "--countries", "Japan,Germany,India,Greece", "--dimensions", "mas", "--limit", "3",
-        "--batch-size", "1", "--out", s(&out_dir),
+        "--quiet",
+        "run",
+        "--countries",
+        "Japan,Germany,India,Greece",
+        "--dimensions",
+        "mas",
+        "--limit",
+        "3",
+        "--batch-size",
+        "1",
+        "--out",
+        s(&out_dir),
     ];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hofbench")).args(args).spawn().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hofbench"))
+        .args(args)
+        .spawn()
+        .unwrap();
     // Kill it once it has finished a few rows but not all.
     let results = out_dir.join("results.jsonl");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     loop {
-        let n = std::fs::read_to_string(&results).map(|t| t.lines().count()).unwrap_or(0);
+        let n = std::fs::read_to_string(&results)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
         if n >= 2 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no rows written in time");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no rows written in time"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     child.kill().unwrap();
     child.wait().unwrap();
     let before = read_rows(&out_dir);
-    assert!(before.len() < 12, "the run finished before it could be killed");
+    assert!(
+        before.len() < 12,
+        "the run finished before it could be killed"
+    );
     // A torn last line, as a kill in the middle of a write would leave.
     let mut text = std::fs::read_to_string(&results).unwrap();
     text.push_str("{\"model\":\"smollm2-135m-instruct\",\"appro");
@@ -133,7 +189,11 @@ fn a_killed_run_resumes_without_losing_or_repeating_rows() {
     ok(&hofbench(&args));
     let after = read_rows(&out_dir);
     assert_eq!(after.len(), 12);
-    assert_eq!(&after[..before.len()], &before[..], "finished rows are kept as they were");
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "finished rows are kept as they were"
+    );
     let mut keys: Vec<String> = after
         .iter()
         .map(|r| format!("{}/{}", r["country"], r["prompt_id"]))
@@ -142,8 +202,12 @@ fn a_killed_run_resumes_without_losing_or_repeating_rows() {
     keys.dedup();
     assert_eq!(keys.len(), 12, "no row scored twice");
     let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest["items_scored_this_run"].as_u64().unwrap() as usize, 12 - before.len());
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["items_scored_this_run"].as_u64().unwrap() as usize,
+        12 - before.len()
+    );
 }
 
 #[test]
@@ -152,7 +216,13 @@ fn bad_input_gives_clear_errors() {
     let out = |name: &str| -> PathBuf { tmp.path().join(name) };
 
     fails_with(
-        &hofbench(&["run", "--countries", "Japan,Atlantis", "--out", s(&out("a"))]),
+        &hofbench(&[
+            "run",
+            "--countries",
+            "Japan,Atlantis",
+            "--out",
+            s(&out("a")),
+        ]),
         &["unknown country \"Atlantis\""],
     );
     fails_with(
@@ -165,8 +235,14 @@ fn bad_input_gives_clear_errors() {
         "English_Prompt,Expected_Individualistic,Expected_Collectivist\n\"ok, quoted\",a,b\nonly two,fields\n",
     )
     .unwrap();
-    fails_with(&hofbench(&["run", "--prompts", s(&csv), "--out", s(&out("c"))]), &["bad.csv:3:"]);
-    fails_with(&hofbench(&["prompts", "--prompts", s(&csv)]), &["bad.csv:3:"]);
+    fails_with(
+        &hofbench(&["run", "--prompts", s(&csv), "--out", s(&out("c"))]),
+        &["bad.csv:3:"],
+    );
+    fails_with(
+        &hofbench(&["prompts", "--prompts", s(&csv)]),
+        &["bad.csv:3:"],
+    );
 
     let missing = out("missing.gguf");
     fails_with(
@@ -203,13 +279,30 @@ fn bad_model_does_not_touch_finished_results() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
     ok(&hofbench(&[
-        "--quiet", "run", "--countries", "Japan", "--dimensions", "pdi", "--limit", "1", "--out", s(&dir),
+        "--quiet",
+        "run",
+        "--countries",
+        "Japan",
+        "--dimensions",
+        "pdi",
+        "--limit",
+        "1",
+        "--out",
+        s(&dir),
     ]));
     let before = std::fs::read(dir.join("results.jsonl")).unwrap();
     let fake = tmp.path().join("fake.gguf");
     std::fs::write(&fake, b"GGUF\x03\x00\x00\x00garbage").unwrap();
     fails_with(
-        &hofbench(&["run", "--model", s(&fake), "--countries", "Japan", "--out", s(&dir)]),
+        &hofbench(&[
+            "run",
+            "--model",
+            s(&fake),
+            "--countries",
+            "Japan",
+            "--out",
+            s(&dir),
+        ]),
         &["fake.gguf"],
     );
     assert_eq!(std::fs::read(dir.join("results.jsonl")).unwrap(), before);
@@ -218,13 +311,19 @@ fn bad_model_does_not_touch_finished_results() {
 #[test]
 fn prompts_prints_builtin_set_and_reads_paper_csv() {
     let out = ok(&hofbench(&["prompts", "--dimension", "uai"]));
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 50);
     for l in &lines {
         let obj = l.as_object().unwrap();
         let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
         keys.sort();
-        assert_eq!(keys, ["dimension", "high_action", "id", "low_action", "request"]);
+        assert_eq!(
+            keys,
+            ["dimension", "high_action", "id", "low_action", "request"]
+        );
         assert_eq!(l["dimension"], "uai");
     }
     let all = ok(&hofbench(&["prompts"]));
@@ -242,7 +341,10 @@ fn prompts_prints_builtin_set_and_reads_paper_csv() {
     let item: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(item["dimension"], "pdi");
     assert_eq!(item["high_action"], "Accept the decision");
-    assert_eq!(item["request"], "My boss said “no”, twice.\nWhat now? Choose one side.");
+    assert_eq!(
+        item["request"],
+        "My boss said “no”, twice.\nWhat now? Choose one side."
+    );
 }
 
 #[test]

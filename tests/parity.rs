@@ -3,6 +3,7 @@
 //! batch invariance.
 
 use hofbench::fetch;
+use hofbench::models::PrefixGroup;
 use hofbench::models::WeightFormat;
 use hofbench::prompts::PromptSet;
 use hofbench::scorer::{score_row, Scorer};
@@ -10,14 +11,21 @@ use hofbench::template::{personas_user_turn, Order};
 use serde_json::Value;
 
 fn fixture() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/parity/smollm2_logits.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/parity/smollm2_logits.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).expect("parity fixture")).unwrap()
 }
 
 fn scorer() -> Scorer {
     let card = fetch::default_card();
     let path = card.local_path();
-    assert!(path.is_file(), "{} is missing: run `hofbench fetch` (scripts/test.sh does)", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: run `hofbench fetch` (scripts/test.sh does)",
+        path.display()
+    );
     Scorer::load(&path, &candle_core::Device::Cpu, WeightFormat::F32).unwrap()
 }
 
@@ -26,7 +34,12 @@ fn score_all(scorer: &Scorer, rows: &[Vec<u32>], batch: usize) -> Vec<(f64, f64,
     let mut out = Vec::new();
     for chunk in rows.chunks(batch) {
         let refs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
-        let logits = scorer.model.next_token_logits(&refs).unwrap().to_vec2::<f32>().unwrap();
+        let logits = scorer
+            .model
+            .next_token_logits(&refs)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         for row in logits {
             let s = score_row(&row, &scorer.labels).unwrap();
             let argmax = row
@@ -47,23 +60,54 @@ fn prompts_render_and_tokenize_like_hugging_face() {
     let scorer = scorer();
     let set = PromptSet::builtin().unwrap();
     let label_ids = &fx["label_ids"];
-    assert_eq!(scorer.labels.a, [label_ids["A"].as_u64().unwrap() as u32, label_ids[" A"].as_u64().unwrap() as u32]);
-    assert_eq!(scorer.labels.b, [label_ids["B"].as_u64().unwrap() as u32, label_ids[" B"].as_u64().unwrap() as u32]);
+    assert_eq!(
+        scorer.labels.a,
+        [
+            label_ids["A"].as_u64().unwrap() as u32,
+            label_ids[" A"].as_u64().unwrap() as u32
+        ]
+    );
+    assert_eq!(
+        scorer.labels.b,
+        [
+            label_ids["B"].as_u64().unwrap() as u32,
+            label_ids[" B"].as_u64().unwrap() as u32
+        ]
+    );
     let items = fx["items"].as_array().unwrap();
     assert!(items.len() >= 20);
     let mut checked_persona_turns = 0;
     for it in items {
         let content = it["messages"][0]["content"].as_str().unwrap();
         // Our personas template renders exactly what jinja2 rendered from the same file.
-        if let Some(item) = set.items.iter().find(|p| p.id == it["id"].as_str().unwrap()) {
-            let order = if it["high_is_a"].as_bool().unwrap() { Order::HighFirst } else { Order::LowFirst };
-            let ours = personas_user_turn(it["persona_name"].as_str().unwrap(), item, order).unwrap();
+        if let Some(item) = set
+            .items
+            .iter()
+            .find(|p| p.id == it["id"].as_str().unwrap())
+        {
+            let order = if it["high_is_a"].as_bool().unwrap() {
+                Order::HighFirst
+            } else {
+                Order::LowFirst
+            };
+            let ours =
+                personas_user_turn(it["persona_name"].as_str().unwrap(), item, order).unwrap();
             assert_eq!(ours, content, "{}", it["id"]);
             checked_persona_turns += 1;
         }
         let (text, ids) = scorer.encode_user_turn(content).unwrap();
-        assert_eq!(text, it["text"].as_str().unwrap(), "chat template, {}", it["id"]);
-        let want: Vec<u32> = it["input_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        assert_eq!(
+            text,
+            it["text"].as_str().unwrap(),
+            "chat template, {}",
+            it["id"]
+        );
+        let want: Vec<u32> = it["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
         assert_eq!(ids, want, "token ids, {}", it["id"]);
     }
     assert!(checked_persona_turns >= 20, "{checked_persona_turns}");
@@ -76,7 +120,14 @@ fn option_probabilities_match_hf_float32_and_do_not_depend_on_the_batch() {
     let items = fx["items"].as_array().unwrap();
     let rows: Vec<Vec<u32>> = items
         .iter()
-        .map(|it| it["input_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect())
+        .map(|it| {
+            it["input_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as u32)
+                .collect()
+        })
         .collect();
     let single = score_all(&scorer, &rows, 1);
     let mut worst = 0.0f64;
@@ -86,21 +137,41 @@ fn option_probabilities_match_hf_float32_and_do_not_depend_on_the_batch() {
         worst = worst.max(d);
         assert!(d <= 2e-3, "{}: p_a {p_a} vs HF {}", it["id"], hf["p_a"]);
         let dm = (mass - hf["label_mass"].as_f64().unwrap()).abs();
-        assert!(dm <= 2e-3, "{}: label mass {mass} vs HF {}", it["id"], hf["label_mass"]);
-        assert_eq!(*argmax as u64, hf["argmax"].as_u64().unwrap(), "{}: top-1 token", it["id"]);
+        assert!(
+            dm <= 2e-3,
+            "{}: label mass {mass} vs HF {}",
+            it["id"],
+            hf["label_mass"]
+        );
+        assert_eq!(
+            *argmax as u64,
+            hf["argmax"].as_u64().unwrap(),
+            "{}: top-1 token",
+            it["id"]
+        );
     }
     eprintln!("max |p_a - HF| = {worst:.2e} over {} prompts", items.len());
 
     // Batch invariance: sizes 3 and 8 with different neighbours, and a reversed order.
     for batch in [3, 8] {
         for (a, b) in single.iter().zip(score_all(&scorer, &rows, batch)) {
-            assert!((a.0 - b.0).abs() <= 1e-5, "batch {batch}: {} vs {}", a.0, b.0);
+            assert!(
+                (a.0 - b.0).abs() <= 1e-5,
+                "batch {batch}: {} vs {}",
+                a.0,
+                b.0
+            );
         }
     }
     let reversed: Vec<Vec<u32>> = rows.iter().rev().cloned().collect();
     let rev = score_all(&scorer, &reversed, 8);
     for (a, b) in single.iter().zip(rev.iter().rev()) {
-        assert!((a.0 - b.0).abs() <= 1e-5, "reversed batch: {} vs {}", a.0, b.0);
+        assert!(
+            (a.0 - b.0).abs() <= 1e-5,
+            "reversed batch: {} vs {}",
+            a.0,
+            b.0
+        );
     }
 }
 
@@ -115,11 +186,68 @@ fn quantized_weights_agree_with_f32_on_the_preferred_option() {
     let rows: Vec<Vec<u32>> = items
         .iter()
         .take(6)
-        .map(|it| it["input_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect())
+        .map(|it| {
+            it["input_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as u32)
+                .collect()
+        })
         .collect();
     for (it, (p_a, _, _)) in items.iter().zip(score_all(&q, &rows, 6)) {
         let hf = it["hf"]["p_a"].as_f64().unwrap();
         let lc = it["llama_cpp"]["p_a"].as_f64().unwrap();
-        assert!((p_a - hf).abs() < 0.05, "{}: quantized {p_a} vs HF {hf} (llama.cpp {lc})", it["id"]);
+        assert!(
+            (p_a - hf).abs() < 0.05,
+            "{}: quantized {p_a} vs HF {hf} (llama.cpp {lc})",
+            it["id"]
+        );
+    }
+}
+
+#[test]
+fn shared_prefix_gives_the_same_logits_as_full_rows() {
+    // Pairs of fixture prompts share the system prompt and the persona sentence's start;
+    // running that prefix once and the rest against its cached keys/values must not change
+    // any probability by more than the batch-invariance bound.
+    let fx = fixture();
+    let scorer = scorer();
+    let rows: Vec<Vec<u32>> = fx["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(8)
+        .map(|it| {
+            it["input_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as u32)
+                .collect()
+        })
+        .collect();
+    let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+    let groups: Vec<PrefixGroup> = refs.chunks(2).map(PrefixGroup::split).collect();
+    assert!(
+        groups.iter().all(|g| g.prefix.len() > 20),
+        "fixture pairs share a prefix"
+    );
+    let grouped = scorer
+        .model
+        .next_token_logits_grouped(&groups)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    let full = score_all(&scorer, &rows, 8);
+    for (g, f) in grouped.iter().zip(&full) {
+        let s = score_row(g, &scorer.labels).unwrap();
+        assert!((s.p_a - f.0).abs() <= 1e-5, "{} vs {}", s.p_a, f.0);
+        assert!(
+            (s.label_mass - f.1).abs() <= 1e-5,
+            "{} vs {}",
+            s.label_mass,
+            f.1
+        );
     }
 }

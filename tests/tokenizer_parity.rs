@@ -22,15 +22,12 @@ fn cache_dir() -> PathBuf {
 }
 
 fn fixture_path(name: &str) -> PathBuf {
-    if let Some(dir) = std::env::var_os("SCRATCH_FIXTURES") {
-        return PathBuf::from(dir).join(name);
-    }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/tokenizer")
         .join(name)
 }
 
-/// The model's GGUF file: `file` if given, else the only `.gguf` in the model's folder.
+/// The model's GGUF file: `file` if given, else the first `.gguf` (by name) in its folder.
 fn model_file(model: &str, file: Option<&str>) -> PathBuf {
     let dir = cache_dir().join("models").join(model);
     let fetch_hint = format!(

@@ -1,11 +1,11 @@
 //! Llama-architecture decoder (Llama 2/3, SmolLM2) from GGUF, batched over right-padded rows.
 //!
-//! Right padding keeps every real token at the same position as when the row runs alone, so a
-//! causal mask is all the masking needed: a real query never sees a padded key (padded keys
-//! come after it). Only each row's last real position goes through the final norm and the
-//! output head.
+//! Right padding keeps every real token at the same position as when the row runs alone: a
+//! real query never sees a padded key, because padded keys come after it. Rows that share a
+//! prefix (the two option orders of an item) run it once and attend to its cached keys and
+//! values. Only each row's last real position goes through the final norm and the output head.
 
-use super::{pad_right, CausalLm, WeightFormat};
+use super::{pad_right, CausalLm, PaddedBatch, PrefixGroup, WeightFormat};
 use crate::gguf::GgufFile;
 use crate::{Error, Result};
 use candle_core::quantized::QMatMul;
@@ -98,6 +98,26 @@ struct Block {
     down: QMatMul,
 }
 
+/// One layer's keys and values after rotary embedding, (rows, kv heads, positions, head dim).
+type LayerKv = (Tensor, Tensor);
+
+/// Keys and values of already-run prefixes that a pass attends to.
+struct CachedPrefix<'a> {
+    /// Per layer, one cache row per prefix.
+    kv: &'a [LayerKv],
+    /// For each row of the pass, its cache row.
+    row: &'a [u32],
+    /// For each row of the pass, how many cached positions it sees.
+    len: &'a [usize],
+}
+
+struct PassOutput {
+    /// Final hidden states, (rows * padded length, hidden).
+    hidden: Tensor,
+    kv: Vec<LayerKv>,
+    batch: PaddedBatch,
+}
+
 pub struct Llama {
     cfg: Config,
     embed: Tensor,
@@ -135,7 +155,12 @@ impl Llama {
         if embed.dims2()? != (cfg.vocab_size, cfg.hidden_size) {
             return Err(Error::model(
                 &g.path,
-                format!("token_embd.weight has shape {:?}, expected ({}, {})", embed.shape(), cfg.vocab_size, cfg.hidden_size),
+                format!(
+                    "token_embd.weight has shape {:?}, expected ({}, {})",
+                    embed.shape(),
+                    cfg.vocab_size,
+                    cfg.hidden_size
+                ),
             ));
         }
         let lm_head = if g.has_tensor("output.weight") {
@@ -151,7 +176,12 @@ impl Llama {
         for i in 0..cfg.num_hidden_layers {
             let p = format!("blk.{i}");
             blocks.push(Block {
-                attn_norm: norm(g, &format!("{p}.attn_norm.weight"), cfg.rms_norm_eps, device)?,
+                attn_norm: norm(
+                    g,
+                    &format!("{p}.attn_norm.weight"),
+                    cfg.rms_norm_eps,
+                    device,
+                )?,
                 wq: linear(g, &format!("{p}.attn_q.weight"), device, format)?,
                 wk: linear(g, &format!("{p}.attn_k.weight"), device, format)?,
                 wv: linear(g, &format!("{p}.attn_v.weight"), device, format)?,
@@ -165,7 +195,11 @@ impl Llama {
         let norm = norm(g, "output_norm.weight", cfg.rms_norm_eps, device)?;
         // Llama 3.1+ GGUFs carry the "llama3" rope scaling as per-frequency divisors.
         let freq_factors = if g.has_tensor("rope_freqs.weight") {
-            Some(g.tensor("rope_freqs.weight", device)?.dequantize(device)?.to_vec1::<f32>()?)
+            Some(
+                g.tensor("rope_freqs.weight", device)?
+                    .dequantize(device)?
+                    .to_vec1::<f32>()?,
+            )
         } else {
             None
         };
@@ -193,40 +227,172 @@ impl Llama {
         &self.cfg
     }
 
-    fn attention(&self, blk: &Block, x: &Tensor, b: usize, t: usize, mask: &Tensor) -> Result<Tensor> {
+    /// One attention layer. `x` is (b * t, d); `past` holds this layer's cached keys and
+    /// values for the rows, (b, nkv, tp, hd) each; `mask` is additive, (b or 1, 1, 1, t, tp + t).
+    /// Returns the output and this pass's keys and values (after rotary embedding).
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &self,
+        blk: &Block,
+        x: &Tensor,
+        (b, t): (usize, usize),
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: &Tensor,
+        past: Option<(&Tensor, &Tensor)>,
+    ) -> Result<(Tensor, LayerKv)> {
         let c = &self.cfg;
         let (nh, nkv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
-        let q = blk.wq.forward(x)?.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?;
-        let k = blk.wk.forward(x)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
-        let v = blk.wv.forward(x)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
-        let cos = self.cos.narrow(0, 0, t)?;
-        let sin = self.sin.narrow(0, 0, t)?;
+        let q = blk
+            .wq
+            .forward(x)?
+            .reshape((b, t, nh, hd))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let k = blk
+            .wk
+            .forward(x)?
+            .reshape((b, t, nkv, hd))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let v = blk
+            .wv
+            .forward(x)?
+            .reshape((b, t, nkv, hd))?
+            .transpose(1, 2)?
+            .contiguous()?;
         // GGUF llama q/k weights are permuted for interleaved rotary pairs (llama.cpp's "norm" rope).
-        let q = candle_nn::rotary_emb::rope_i(&q, &cos, &sin)?;
-        let k = candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?;
+        let q = candle_nn::rotary_emb::rope_i(&q, cos, sin)?;
+        let k = candle_nn::rotary_emb::rope_i(&k, cos, sin)?;
+        let (k_all, v_all) = match past {
+            Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
+            None => (k.clone(), v.clone()),
+        };
+        let tk = k_all.dim(2)?;
         let groups = nh / nkv;
-        // (b, nkv, groups * t, hd): fold query groups into the row axis so each kv head is used
-        // once per group without materialising repeated keys.
+        // Fold each kv head's query group into the row axis, (b, nkv, groups * t, hd), so keys
+        // and values are used as they are instead of being repeated per query head.
         let q = q.reshape((b, nkv, groups * t, hd))?;
         let scale = 1.0 / (hd as f64).sqrt();
-        let att = (q.matmul(&k.t()?)? * scale)?;
-        let att = att.reshape((b, nkv, groups, t, t))?.broadcast_add(mask)?;
-        let att = candle_nn::ops::softmax_last_dim(&att)?.reshape((b, nkv, groups * t, t))?;
-        let y = att.matmul(&v)?; // (b, nkv, groups * t, hd)
+        let att = (q.matmul(&k_all.t()?)? * scale)?;
+        let att = att.reshape((b, nkv, groups, t, tk))?.broadcast_add(mask)?;
+        let att = candle_nn::ops::softmax_last_dim(&att)?.reshape((b, nkv, groups * t, tk))?;
+        let y = att.matmul(&v_all)?; // (b, nkv, groups * t, hd)
         let y = y
             .reshape((b, nh, t, hd))?
             .transpose(1, 2)?
             .reshape((b * t, nh * hd))?;
-        Ok(blk.wo.forward(&y)?)
+        Ok((blk.wo.forward(&y)?, (k, v)))
+    }
+
+    /// Run the decoder over right-padded `rows` whose first token sits at position `start[i]`.
+    /// With `past`, row i also attends to the first `past_len[i]` cached positions of cache
+    /// row `past_row[i]`. Returns the final hidden states (b * t, d), every layer's keys and
+    /// values, and the padded layout.
+    fn forward_pass(
+        &self,
+        rows: &[&[u32]],
+        start: &[usize],
+        past: Option<CachedPrefix>,
+    ) -> Result<PassOutput> {
+        let batch = pad_right(rows, self.pad_id, &self.device)?;
+        let (b, t) = (rows.len(), batch.max_len);
+        let longest = rows
+            .iter()
+            .zip(start)
+            .map(|(r, s)| r.len() + s)
+            .max()
+            .unwrap_or(0);
+        if longest > self.cfg.max_position_embeddings {
+            return Err(Error::Usage(format!(
+                "a prompt of {longest} tokens is longer than the model's context ({})",
+                self.cfg.max_position_embeddings
+            )));
+        }
+        // Rotary tables gathered per row and position; padded positions are clamped (unused).
+        let last_pos = self.cfg.max_position_embeddings as u32 - 1;
+        let positions: Vec<u32> = start
+            .iter()
+            .flat_map(|&s| (0..t).map(move |j| ((s + j) as u32).min(last_pos)))
+            .collect();
+        let positions = Tensor::from_vec(positions, b * t, &self.device)?;
+        let half = self.cfg.head_dim / 2;
+        let cos = self
+            .cos
+            .index_select(&positions, 0)?
+            .reshape((b, t, half))?;
+        let sin = self
+            .sin
+            .index_select(&positions, 0)?
+            .reshape((b, t, half))?;
+        // Additive mask: causal over this pass; cached positions visible up to each row's length.
+        let (mask, past_kv) = match past {
+            None => {
+                let m: Vec<f32> = (0..t)
+                    .flat_map(|i| (0..t).map(move |j| if j <= i { 0.0 } else { f32::NEG_INFINITY }))
+                    .collect();
+                (Tensor::from_vec(m, (1, 1, 1, t, t), &self.device)?, None)
+            }
+            Some(CachedPrefix {
+                kv: cache,
+                row: past_row,
+                len: past_len,
+            }) => {
+                let tp = match cache.first() {
+                    Some((k, _)) => k.dim(2)?,
+                    None => 0,
+                };
+                let mut m = Vec::with_capacity(b * t * (tp + t));
+                for &pl in past_len {
+                    for i in 0..t {
+                        m.extend((0..tp).map(|j| if j < pl { 0.0 } else { f32::NEG_INFINITY }));
+                        m.extend((0..t).map(|j| if j <= i { 0.0 } else { f32::NEG_INFINITY }));
+                    }
+                }
+                let idx = Tensor::new(past_row, &self.device)?;
+                let gathered = cache
+                    .iter()
+                    .map(|(k, v)| Ok((k.index_select(&idx, 0)?, v.index_select(&idx, 0)?)))
+                    .collect::<Result<Vec<_>>>()?;
+                (
+                    Tensor::from_vec(m, (b, 1, 1, t, tp + t), &self.device)?,
+                    Some(gathered),
+                )
+            }
+        };
+        let mut x = self.embed.index_select(&batch.ids.flatten_all()?, 0)?; // (b * t, d)
+        let mut kv = Vec::with_capacity(self.blocks.len());
+        for (l, blk) in self.blocks.iter().enumerate() {
+            let h = blk.attn_norm.forward(&x)?;
+            let layer_past = past_kv.as_ref().map(|p| (&p[l].0, &p[l].1));
+            let (a, layer_kv) = self.attention(blk, &h, (b, t), &cos, &sin, &mask, layer_past)?;
+            kv.push(layer_kv);
+            x = (x + a)?;
+            let h = blk.ffn_norm.forward(&x)?;
+            let mlp = (candle_nn::ops::silu(&blk.gate.forward(&h)?)? * blk.up.forward(&h)?)?;
+            x = (x + blk.down.forward(&mlp)?)?;
+        }
+        Ok(PassOutput {
+            hidden: x,
+            kv,
+            batch,
+        })
     }
 }
 
-fn rope_tables(cfg: &Config, freq_factors: Option<&[f32]>, device: &Device) -> Result<(Tensor, Tensor)> {
+fn rope_tables(
+    cfg: &Config,
+    freq_factors: Option<&[f32]>,
+    device: &Device,
+) -> Result<(Tensor, Tensor)> {
     let half = cfg.head_dim / 2;
     let inv_freq: Vec<f32> = (0..half)
         .map(|i| {
             let f = 1.0 / cfg.rope_theta.powf(2.0 * i as f64 / cfg.head_dim as f64);
-            let div = freq_factors.and_then(|ff| ff.get(i)).copied().unwrap_or(1.0) as f64;
+            let div = freq_factors
+                .and_then(|ff| ff.get(i))
+                .copied()
+                .unwrap_or(1.0) as f64;
             (f / div) as f32
         })
         .collect();
@@ -240,30 +406,48 @@ fn rope_tables(cfg: &Config, freq_factors: Option<&[f32]>, device: &Device) -> R
 }
 
 impl CausalLm for Llama {
-    fn next_token_logits(&self, rows: &[&[u32]]) -> Result<Tensor> {
-        let (ids, lens) = pad_right(rows, self.pad_id, &self.device)?;
-        let (b, t) = ids.dims2()?;
-        if t > self.cfg.max_position_embeddings {
-            return Err(Error::Usage(format!(
-                "prompt of {t} tokens is longer than the model's context ({})",
-                self.cfg.max_position_embeddings
-            )));
-        }
-        // Causal mask, (1, 1, 1, t, t): 0 on and below the diagonal, -inf above.
-        let mask: Vec<f32> = (0..t)
-            .flat_map(|i| (0..t).map(move |j| if j <= i { 0.0 } else { f32::NEG_INFINITY }))
+    fn next_token_logits_grouped(&self, groups: &[PrefixGroup]) -> Result<Tensor> {
+        // Pass 1: the non-empty prefixes, cached.
+        let with_prefix: Vec<usize> = (0..groups.len())
+            .filter(|&g| !groups[g].prefix.is_empty())
             .collect();
-        let mask = Tensor::from_vec(mask, (1, 1, 1, t, t), &self.device)?;
-        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?; // (b * t, d)
-        for blk in &self.blocks {
-            let h = blk.attn_norm.forward(&x)?;
-            x = (x + self.attention(blk, &h, b, t, &mask)?)?;
-            let h = blk.ffn_norm.forward(&x)?;
-            let mlp = (candle_nn::ops::silu(&blk.gate.forward(&h)?)? * blk.up.forward(&h)?)?;
-            x = (x + blk.down.forward(&mlp)?)?;
+        let cache = if with_prefix.is_empty() {
+            None
+        } else {
+            let prefixes: Vec<&[u32]> = with_prefix.iter().map(|&g| groups[g].prefix).collect();
+            Some(
+                self.forward_pass(&prefixes, &vec![0; prefixes.len()], None)?
+                    .kv,
+            )
+        };
+        // Pass 2: every continuation, attending to its group's cached prefix.
+        let mut rows = Vec::new();
+        let (mut start, mut past_row, mut past_len) = (Vec::new(), Vec::new(), Vec::new());
+        for (g, group) in groups.iter().enumerate() {
+            let cache_row = with_prefix.iter().position(|&p| p == g).unwrap_or(0) as u32;
+            for c in &group.continuations {
+                rows.push(*c);
+                start.push(group.prefix.len());
+                past_row.push(cache_row);
+                past_len.push(group.prefix.len());
+            }
         }
-        let last: Vec<u32> = lens.iter().enumerate().map(|(i, &l)| (i * t + l - 1) as u32).collect();
-        let last = Tensor::from_vec(last, b, &self.device)?;
+        let past = cache.as_deref().map(|kv| CachedPrefix {
+            kv,
+            row: &past_row,
+            len: &past_len,
+        });
+        let PassOutput {
+            hidden: x, batch, ..
+        } = self.forward_pass(&rows, &start, past)?;
+        let t = batch.max_len;
+        let last: Vec<u32> = batch
+            .lens
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (i * t + l - 1) as u32)
+            .collect();
+        let last = Tensor::from_vec(last, rows.len(), &self.device)?;
         let h = self.norm.forward(&x.index_select(&last, 0)?)?;
         Ok(self.lm_head.forward(&h)?.to_dtype(DType::F32)?)
     }
@@ -279,7 +463,11 @@ impl CausalLm for Llama {
     fn describe(&self) -> String {
         format!(
             "llama, {} layers, hidden {}, {} heads ({} kv), {:?} weights",
-            self.cfg.num_hidden_layers, self.cfg.hidden_size, self.cfg.num_attention_heads, self.cfg.num_key_value_heads, self.format
+            self.cfg.num_hidden_layers,
+            self.cfg.hidden_size,
+            self.cfg.num_attention_heads,
+            self.cfg.num_key_value_heads,
+            self.format
         )
     }
 }
