@@ -111,6 +111,9 @@ pub fn resolve(model: Option<&str>, quiet: bool) -> Result<ResolvedModel> {
             None => {
                 let path = PathBuf::from(m);
                 if path.is_file() || m.contains(['/', '\\']) || m.ends_with(".gguf") {
+                    if !path.is_file() {
+                        return Err(Error::model(&path, "model file not found"));
+                    }
                     let name = path
                         .file_stem()
                         .map(|s| s.to_string_lossy().into_owned())

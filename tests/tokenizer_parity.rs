@@ -3,7 +3,7 @@
 //! Fixtures: `tests/fixtures/tokenizer/<model>.json` = `{"cases": [{"text", "llama_cpp": [ids],
 //! "hf": [ids]}]}`, made with llama.cpp (`parse_special = true`). The GGUF files live in the model
 //! cache (`$HOFBENCH_CACHE`, default `~/.cache/hofbench`), `models/<name>/<file>.gguf`; CI fetches
-//! them first. A missing model file is a failure, not a skip.
+//! them first. A missing model file or fixture is a failure, not a skip.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -11,50 +11,23 @@ use std::time::Instant;
 use candle_core::quantized::gguf_file;
 use hofbench::tokenizer::GgufTokenizer;
 
-fn cache_dir() -> PathBuf {
-    match std::env::var_os("HOFBENCH_CACHE") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => dirs::home_dir()
-            .expect("no home directory: set HOFBENCH_CACHE")
-            .join(".cache")
-            .join("hofbench"),
-    }
-}
-
 fn fixture_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/tokenizer")
         .join(name)
 }
 
-/// The model's GGUF file: `file` if given, else the first `.gguf` (by name) in its folder.
-fn model_file(model: &str, file: Option<&str>) -> PathBuf {
-    let dir = cache_dir().join("models").join(model);
-    let fetch_hint = format!(
-        "run the model fetch step first: `cargo build --release && ./target/release/hofbench \
-         fetch {model}` (scripts/test.sh does it), or set HOFBENCH_CACHE to a cache that has it"
-    );
-    if let Some(file) = file {
-        let path = dir.join(file);
-        assert!(
-            path.is_file(),
-            "model file {} is missing: {fetch_hint}",
-            path.display()
-        );
-        return path;
-    }
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}: {fetch_hint}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "gguf"))
-        .collect();
-    found.sort();
+/// The model card's GGUF in the cache.
+fn model_file(model: &str) -> PathBuf {
+    let card = hofbench::fetch::find_card(model).unwrap_or_else(|| panic!("no model card {model}"));
+    let path = card.local_path();
     assert!(
-        !found.is_empty(),
-        "no .gguf file in {}: {fetch_hint}",
-        dir.display()
+        path.is_file(),
+        "model file {} is missing: run the model fetch step first: `cargo build --release && \
+         ./target/release/hofbench fetch {model}` (scripts/test.sh does it)",
+        path.display()
     );
-    found.swap_remove(0)
+    path
 }
 
 fn load(path: &Path) -> GgufTokenizer {
@@ -75,7 +48,23 @@ fn load(path: &Path) -> GgufTokenizer {
 
 struct Case {
     text: String,
+    /// llama.cpp's ids.
     ids: Vec<u32>,
+    /// The Hugging Face tokenizer's ids, where the fixture has them.
+    hf: Option<Vec<u32>>,
+}
+
+fn id_list(v: &serde_json::Value, what: &str) -> Option<Vec<u32>> {
+    let ids = v.as_array()?;
+    Some(
+        ids.iter()
+            .map(|v| {
+                v.as_u64()
+                    .and_then(|x| u32::try_from(x).ok())
+                    .unwrap_or_else(|| panic!("{what}: bad id {v}"))
+            })
+            .collect(),
+    )
 }
 
 fn read_cases(path: &Path) -> Vec<Case> {
@@ -93,32 +82,28 @@ fn read_cases(path: &Path) -> Vec<Case> {
                 .as_str()
                 .unwrap_or_else(|| panic!("{}: case {i} has no text", path.display()))
                 .to_string();
-            let ids = c["llama_cpp"]
-                .as_array()
-                .unwrap_or_else(|| panic!("{}: case {i} has no llama_cpp ids", path.display()))
-                .iter()
-                .map(|v| {
-                    v.as_u64()
-                        .and_then(|x| u32::try_from(x).ok())
-                        .unwrap_or_else(|| panic!("{}: case {i}: bad id {v}", path.display()))
-                })
-                .collect();
-            Case { text, ids }
+            let what = format!("{}: case {i}", path.display());
+            let ids = id_list(&c["llama_cpp"], &what)
+                .unwrap_or_else(|| panic!("{what}: no llama_cpp ids"));
+            let hf = id_list(&c["hf"], &what);
+            Case { text, ids, hf }
         })
         .collect()
 }
 
-/// Compare every fixture case; `None` when the fixture is not there yet.
-fn check(fixture: &str, model: &str, file: Option<&str>) -> Option<(usize, usize)> {
+/// Compare every fixture case with llama.cpp's ids and the reference tokenizer's.
+fn check(fixture: &str, model: &str) {
     let fixture = fixture_path(fixture);
-    if !fixture.is_file() {
-        eprintln!("{}: no fixture, nothing to compare", fixture.display());
-        return None;
-    }
     let cases = read_cases(&fixture);
-    assert!(!cases.is_empty(), "{}: no cases", fixture.display());
-    let tok = load(&model_file(model, file));
+    assert!(
+        cases.len() >= 200,
+        "{}: only {} cases",
+        fixture.display(),
+        cases.len()
+    );
+    let tok = load(&model_file(model));
     let mut failures = Vec::new();
+    let mut hf_checked = 0;
     for case in &cases {
         let ours = tok
             .encode(&case.text)
@@ -129,14 +114,25 @@ fn check(fixture: &str, model: &str, file: Option<&str>) -> Option<(usize, usize
                 case.text, case.ids, ours
             ));
         }
+        if let Some(hf) = &case.hf {
+            hf_checked += 1;
+            if &ours != hf {
+                failures.push(format!(
+                    "text {:?}\n    HF:   {hf:?}\n    ours: {ours:?}",
+                    case.text
+                ));
+            }
+        }
     }
-    let matched = cases.len() - failures.len();
-    eprintln!("{model}: {matched}/{} cases match llama.cpp", cases.len());
+    eprintln!(
+        "{model}: {} cases, {hf_checked} also checked against HF, {} mismatches",
+        cases.len(),
+        failures.len()
+    );
     assert!(
         failures.is_empty(),
-        "{model}: {} of {} cases differ from llama.cpp; first ones:\n{}",
+        "{model}: {} mismatches; first ones:\n{}",
         failures.len(),
-        cases.len(),
         failures
             .iter()
             .take(10)
@@ -144,19 +140,14 @@ fn check(fixture: &str, model: &str, file: Option<&str>) -> Option<(usize, usize
             .collect::<Vec<_>>()
             .join("\n")
     );
-    Some((matched, cases.len()))
 }
 
 #[test]
 fn smollm2_matches_llama_cpp() {
-    check(
-        "smollm2.json",
-        "smollm2-135m-instruct",
-        Some("SmolLM2-135M-Instruct.Q4_1.gguf"),
-    );
+    check("smollm2.json", "smollm2-135m-instruct");
 }
 
 #[test]
 fn gemma3_matches_llama_cpp() {
-    check("gemma3-270m.json", "gemma3-270m", None);
+    check("gemma3-270m.json", "gemma3-270m");
 }
