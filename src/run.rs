@@ -18,7 +18,7 @@ use std::time::{Instant, SystemTime};
 
 /// Prompts per dimension in the quick preset: 36 countries × 5 dimensions × this many items
 /// keeps the default run within minutes on a 2-core CPU.
-pub const QUICK_LIMIT: usize = 4;
+pub const QUICK_LIMIT: usize = 3;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 

@@ -85,6 +85,18 @@ pub fn score_row(logits: &[f32], labels: &LabelTokens) -> std::result::Result<Op
     })
 }
 
+/// Tokenize rendered prompt text with exactly one BOS where the model wants one: a template
+/// that already writes the BOS token does not get a second.
+pub fn encode_with_bos(tokenizer: &GgufTokenizer, text: &str) -> Result<Vec<u32>> {
+    let mut ids = tokenizer.encode(text)?;
+    if let (true, Some(bos)) = (tokenizer.add_bos, tokenizer.bos_id) {
+        if ids.first() != Some(&bos) {
+            ids.insert(0, bos);
+        }
+    }
+    Ok(ids)
+}
+
 /// A loaded model with everything needed to turn a user turn into an option score.
 pub struct Scorer {
     pub model: Box<dyn CausalLm>,
@@ -131,12 +143,7 @@ impl Scorer {
     /// where the model wants one.
     pub fn encode_user_turn(&self, content: &str) -> Result<(String, Vec<u32>)> {
         let text = self.chat.render_user_turn(content)?;
-        let mut ids = self.tokenizer.encode(&text)?;
-        if let (true, Some(bos)) = (self.tokenizer.add_bos, self.tokenizer.bos_id) {
-            if ids.first() != Some(&bos) {
-                ids.insert(0, bos);
-            }
-        }
+        let ids = encode_with_bos(&self.tokenizer, &text)?;
         Ok((text, ids))
     }
 

@@ -1,5 +1,5 @@
 //! The CLI end to end on the real default model (SmolLM2-135M-Instruct, fetched into the
-//! cache by scripts/test.sh), plus bad input and resuming.
+//! cache by tests/run.sh), plus bad input and resuming.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -23,7 +23,7 @@ fn scorer() -> Scorer {
     let path = card.local_path();
     assert!(
         path.is_file(),
-        "{} is missing: run `hofbench fetch` (scripts/test.sh does)",
+        "{} is missing: run `hofbench fetch` (tests/run.sh does)",
         path.display()
     );
     Scorer::load(&path, &candle_core::Device::Cpu, WeightFormat::F32).unwrap()
@@ -131,6 +131,7 @@ fn option_probabilities_match_hf_float32_and_do_not_depend_on_the_batch() {
         .collect();
     let single = score_all(&scorer, &rows, 1);
     let mut worst = 0.0f64;
+    let mut worst_lc = 0.0f64;
     for (it, (p_a, mass, argmax)) in items.iter().zip(&single) {
         let hf = &it["hf"];
         let d = (p_a - hf["p_a"].as_f64().unwrap()).abs();
@@ -149,8 +150,37 @@ fn option_probabilities_match_hf_float32_and_do_not_depend_on_the_batch() {
             "{}: top-1 token",
             it["id"]
         );
+        // llama.cpp on a float32 copy of the GGUF is a second exact reference.
+        let lc32 = it["llama_cpp_f32"]["p_a"].as_f64().unwrap();
+        assert!(
+            (p_a - lc32).abs() <= 2e-3,
+            "{}: p_a {p_a} vs llama.cpp f32 {lc32}",
+            it["id"]
+        );
+        // llama.cpp on the quantized file rounds activations to 8 bits: a sanity check only,
+        // same top token and the same preferred option where it is not on the fence.
+        let lc = &it["llama_cpp"];
+        assert_eq!(
+            *argmax as u64,
+            lc["argmax"].as_u64().unwrap(),
+            "{}: llama.cpp top-1",
+            it["id"]
+        );
+        let lc_p = lc["p_a"].as_f64().unwrap();
+        if (lc_p - 0.5).abs() > 0.05 {
+            assert_eq!(
+                *p_a > 0.5,
+                lc_p > 0.5,
+                "{}: preferred option vs llama.cpp {lc_p}",
+                it["id"]
+            );
+        }
+        worst_lc = worst_lc.max((p_a - lc_p).abs());
     }
-    eprintln!("max |p_a - HF| = {worst:.2e} over {} prompts", items.len());
+    eprintln!(
+        "max |p_a - HF f32| = {worst:.2e}, max |p_a - llama.cpp Q4_1| = {worst_lc:.3} over {} prompts",
+        items.len()
+    );
 
     // Batch invariance: sizes 3 and 8 with different neighbours, and a reversed order.
     for batch in [3, 8] {

@@ -24,7 +24,7 @@ fn model_file(model: &str) -> PathBuf {
     assert!(
         path.is_file(),
         "model file {} is missing: run the model fetch step first: `cargo build --release && \
-         ./target/release/hofbench fetch {model}` (scripts/test.sh does it)",
+         ./target/release/hofbench fetch {model}` (tests/run.sh does it)",
         path.display()
     );
     path
@@ -150,4 +150,34 @@ fn smollm2_matches_llama_cpp() {
 #[test]
 fn gemma3_matches_llama_cpp() {
     check("gemma3-270m.json", "gemma3-270m");
+}
+
+fn load_card_tokenizer(model: &str) -> GgufTokenizer {
+    load(&model_file(model))
+}
+
+#[test]
+fn exactly_one_bos_whether_or_not_the_template_writes_it() {
+    use hofbench::scorer::encode_with_bos;
+    // Gemma wants a BOS (add_bos_token = true).
+    let gemma = load_card_tokenizer("gemma3-270m");
+    let bos = gemma.bos_id.expect("gemma has a BOS token");
+    assert!(gemma.add_bos);
+    for text in ["User: hi\n\nAssistant:", "<bos>User: hi\n\nAssistant:"] {
+        let ids = encode_with_bos(&gemma, text).unwrap();
+        assert_eq!(ids[0], bos, "{text:?}");
+        assert_eq!(
+            ids.iter().filter(|&&i| i == bos).count(),
+            1,
+            "{text:?}: {ids:?}"
+        );
+    }
+    // SmolLM2 wants none (add_bos_token = false) and its ChatML template writes none.
+    let smol = load_card_tokenizer("smollm2-135m-instruct");
+    assert!(!smol.add_bos);
+    let ids = encode_with_bos(&smol, "<|im_start|>user\nhi<|im_end|>\n").unwrap();
+    assert_eq!(
+        ids,
+        smol.encode("<|im_start|>user\nhi<|im_end|>\n").unwrap()
+    );
 }
