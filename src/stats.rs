@@ -218,58 +218,75 @@ pub fn run(dir: &Path) -> Result<String> {
     let shares = country_shares(&rows);
     let corrs = correlations(&rows, &shares);
 
-    let mut csv = String::from(
-        "model,approach,dimension,country,tier,hofstede_score,high_side,n,share_high,mean_p_high,mean_label_mass\n",
+    let by_country = csv_table(
+        &[
+            "model",
+            "approach",
+            "dimension",
+            "country",
+            "tier",
+            "hofstede_score",
+            "high_side",
+            "n",
+            "share_high",
+            "mean_p_high",
+            "mean_label_mass",
+        ],
+        shares.iter().map(|s| {
+            vec![
+                s.model.clone(),
+                s.approach.clone(),
+                s.dimension.to_string(),
+                s.country.clone(),
+                s.tier.to_string(),
+                s.hofstede_score.to_string(),
+                s.high_side.to_string(),
+                s.n.to_string(),
+                s.share_high.to_string(),
+                s.mean_p_high.to_string(),
+                s.mean_label_mass.to_string(),
+            ]
+        }),
     );
-    for s in &shares {
-        writeln!(
-            csv,
-            "{},{},{},{},{},{},{},{},{},{},{}",
-            quote(&s.model),
-            quote(&s.approach),
-            s.dimension,
-            quote(&s.country),
-            s.tier,
-            s.hofstede_score,
-            s.high_side,
-            s.n,
-            s.share_high,
-            s.mean_p_high,
-            s.mean_label_mass
-        )
-        .unwrap();
-    }
-    write_file(&out.join("by_country.csv"), &csv)?;
-
-    let mut csv = String::from("model,approach,dimension,tier,level,n,pearson_r,pearson_p\n");
-    for c in &corrs {
-        writeln!(
-            csv,
-            "{},{},{},{},{},{},{},{}",
-            quote(&c.model),
-            quote(&c.approach),
-            c.dimension,
-            c.tier.map_or("all", Tier::code),
-            c.level.code(),
-            c.n,
-            num(c.pearson.map(|p| p.r)),
-            num(c.pearson.map(|p| p.p)),
-        )
-        .unwrap();
-    }
-    write_file(&out.join("correlations.csv"), &csv)?;
+    write_file(&out.join("by_country.csv"), &by_country)?;
+    let correlations = csv_table(
+        &[
+            "model",
+            "approach",
+            "dimension",
+            "tier",
+            "level",
+            "n",
+            "pearson_r",
+            "pearson_p",
+        ],
+        corrs.iter().map(|c| {
+            vec![
+                c.model.clone(),
+                c.approach.clone(),
+                c.dimension.to_string(),
+                c.tier.map_or("all", Tier::code).to_string(),
+                c.level.code().to_string(),
+                c.n.to_string(),
+                num(c.pearson.map(|p| p.r)),
+                num(c.pearson.map(|p| p.p)),
+            ]
+        }),
+    );
+    write_file(&out.join("correlations.csv"), &correlations)?;
 
     let md = summary(&rows, &shares, &corrs);
     write_file(&out.join("summary.md"), &md)?;
     Ok(md)
 }
 
-fn quote(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
+fn csv_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header).expect("writing to memory");
+    for row in rows {
+        w.write_record(&row).expect("writing to memory");
     }
+    String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 fields")
 }
 
 fn summary(rows: &[ResultRow], shares: &[CountryShare], corrs: &[Correlation]) -> String {

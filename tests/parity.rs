@@ -29,6 +29,15 @@ fn scorer() -> Scorer {
     Scorer::load(&path, &candle_core::Device::Cpu, WeightFormat::F32).unwrap()
 }
 
+fn input_ids(item: &Value) -> Vec<u32> {
+    item["input_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect()
+}
+
 /// (p_a, label_mass, argmax) of each row, run in batches of `batch` rows.
 fn score_all(scorer: &Scorer, rows: &[Vec<u32>], batch: usize) -> Vec<(f64, f64, usize)> {
     let mut out = Vec::new();
@@ -102,13 +111,7 @@ fn prompts_render_and_tokenize_like_hugging_face() {
             "chat template, {}",
             it["id"]
         );
-        let want: Vec<u32> = it["input_ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as u32)
-            .collect();
-        assert_eq!(ids, want, "token ids, {}", it["id"]);
+        assert_eq!(ids, input_ids(it), "token ids, {}", it["id"]);
     }
     assert!(checked_persona_turns >= 20, "{checked_persona_turns}");
 }
@@ -118,17 +121,7 @@ fn option_probabilities_match_hf_float32_and_do_not_depend_on_the_batch() {
     let fx = fixture();
     let scorer = scorer();
     let items = fx["items"].as_array().unwrap();
-    let rows: Vec<Vec<u32>> = items
-        .iter()
-        .map(|it| {
-            it["input_ids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as u32)
-                .collect()
-        })
-        .collect();
+    let rows: Vec<Vec<u32>> = items.iter().map(input_ids).collect();
     let single = score_all(&scorer, &rows, 1);
     let mut worst = 0.0f64;
     let mut worst_lc = 0.0f64;
@@ -213,18 +206,7 @@ fn quantized_weights_agree_with_f32_on_the_preferred_option() {
     let path = fetch::default_card().local_path();
     let q = Scorer::load(&path, &candle_core::Device::Cpu, WeightFormat::Quantized).unwrap();
     let items = fx["items"].as_array().unwrap();
-    let rows: Vec<Vec<u32>> = items
-        .iter()
-        .take(6)
-        .map(|it| {
-            it["input_ids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as u32)
-                .collect()
-        })
-        .collect();
+    let rows: Vec<Vec<u32>> = items.iter().take(6).map(input_ids).collect();
     for (it, (p_a, _, _)) in items.iter().zip(score_all(&q, &rows, 6)) {
         let hf = it["hf"]["p_a"].as_f64().unwrap();
         let lc = it["llama_cpp"]["p_a"].as_f64().unwrap();
@@ -248,14 +230,7 @@ fn shared_prefix_gives_the_same_logits_as_full_rows() {
         .unwrap()
         .iter()
         .take(8)
-        .map(|it| {
-            it["input_ids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as u32)
-                .collect()
-        })
+        .map(input_ids)
         .collect();
     let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
     let groups: Vec<PrefixGroup> = refs.chunks(2).map(PrefixGroup::split).collect();
