@@ -256,6 +256,9 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     }
 
     let bar = progress_bar(work.len() as u64, quiet);
+    // Without a terminal the bar is invisible: log a line every half minute instead.
+    let log_lines = !quiet && bar.is_hidden();
+    let mut last_log = Instant::now();
     let t0 = Instant::now();
     let mut tokens = 0usize;
     for batch in work.chunks(args.batch_size as usize) {
@@ -296,6 +299,16 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             .collect();
         writer.append(&out)?;
         bar.inc(batch.len() as u64);
+        if log_lines && last_log.elapsed().as_secs() >= 30 {
+            last_log = Instant::now();
+            eprintln!(
+                "{}/{} items, {:.1} items/s, ETA {}s",
+                bar.position(),
+                work.len(),
+                bar.per_sec(),
+                bar.eta().as_secs()
+            );
+        }
     }
     bar.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
@@ -349,6 +362,7 @@ fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
     if quiet {
         return indicatif::ProgressBar::hidden();
     }
+    // Draws on stderr only when it is a terminal.
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
