@@ -8,7 +8,7 @@ use crate::gguf::sha256_file;
 use crate::models::WeightFormat;
 use crate::prompts::{PromptItem, PromptSet};
 use crate::results::{ResultRow, ResultsWriter};
-use crate::scorer::{LabelTokens, Scorer};
+use crate::scorer::{LabelTokens, OptionScore, Scorer};
 use crate::template::{personas_user_turn, Order};
 use crate::{stats, Error, Result};
 use candle_core::Device;
@@ -96,6 +96,35 @@ struct Work<'a> {
     ids: [Vec<u32>; 2],
 }
 
+impl Work<'_> {
+    /// `scores` are the two orders' readings: order 0 shows the high action as A, order 1 as B.
+    fn result_row(
+        &self,
+        model: &str,
+        approach: &str,
+        scores: &[OptionScore],
+        keep_text: bool,
+    ) -> ResultRow {
+        let by_order = [scores[0].p_a, 1.0 - scores[1].p_a];
+        let dim = self.item.dimension;
+        ResultRow {
+            model: model.to_string(),
+            approach: approach.to_string(),
+            dimension: dim,
+            country: self.country.name.clone(),
+            language: self.country.language.clone(),
+            tier: self.country.tier,
+            prompt_id: self.item.id.clone(),
+            p_high: (by_order[0] + by_order[1]) / 2.0,
+            p_high_by_order: by_order,
+            label_mass: [scores[0].label_mass, scores[1].label_mass],
+            hofstede_score: self.country.score(dim),
+            high_side: self.country.high_side(dim),
+            rendered: keep_text.then(|| self.texts.clone()),
+        }
+    }
+}
+
 pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     // Check everything the user typed before any slow work.
     let all_countries = countries::builtin();
@@ -119,22 +148,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     let model: ResolvedModel = fetch::resolve(args.model.as_deref(), quiet)?;
     let model_sha = sha256_file(&model.path)?;
     let device = Device::Cpu;
-    let format = match args.weights {
-        Weights::F32 => WeightFormat::F32,
-        Weights::Quantized => WeightFormat::Quantized,
-        // f32 matmuls beat candle's quantized CPU kernels by far on small models; above ~1B
-        // parameters the memory cost is not worth it.
-        Weights::Auto => {
-            let size = std::fs::metadata(&model.path)
-                .map_err(|e| Error::io(&model.path, e))?
-                .len();
-            if size < 1 << 30 {
-                WeightFormat::F32
-            } else {
-                WeightFormat::Quantized
-            }
-        }
-    };
+    let format = weight_format(args.weights, &model.path)?;
     let t_load = Instant::now();
     let scorer = Scorer::load(&model.path, &device, format)?;
     if !quiet {
@@ -146,7 +160,6 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         );
     }
     let labels = labels_info(&scorer.labels, &scorer);
-    let manifest_path = args.out.join(MANIFEST_FILE);
     let model_info = ModelInfo {
         name: model.name.clone(),
         path: model.path.display().to_string(),
@@ -165,28 +178,13 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         items: prompt_set.items.len(),
     };
     let started = now();
-    if manifest_path.exists() {
-        let text =
-            std::fs::read_to_string(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
-        let old: Manifest = serde_json::from_str(&text)
-            .map_err(|e| Error::bad_input(&manifest_path, e.line(), e.to_string()))?;
-        if old.model.sha256 != model_info.sha256
-            || old.prompts.sha256 != prompts_info.sha256
-            || old.labels != labels
-        {
-            return Err(Error::Usage(format!(
-                "{} holds results of another model or prompt set ({} / {}); use another --out",
-                args.out.display(),
-                old.model.name,
-                old.prompts.source
-            )));
-        }
-    } else if !existing.is_empty() {
-        return Err(Error::Usage(format!(
-            "{} has results.jsonl but no manifest.json; use another --out",
-            args.out.display()
-        )));
-    }
+    check_resumable(
+        &args.out,
+        &model_info,
+        &prompts_info,
+        &labels,
+        !existing.is_empty(),
+    )?;
 
     let approach = args.approach.code();
     // The grid, minus what an earlier run finished.
@@ -247,7 +245,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         tokens_per_second: 0.0,
         items_per_second: 0.0,
     };
-    write_json_atomic(&manifest_path, &manifest)?;
+    write_json_atomic(&args.out.join(MANIFEST_FILE), &manifest)?;
     if !quiet && items_total > work.len() {
         eprintln!(
             "resuming: {} of {items_total} items already done",
@@ -277,25 +275,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         let out: Vec<ResultRow> = batch
             .iter()
             .zip(scores.chunks(2))
-            .map(|(w, s)| {
-                // Order 0 shows the high action as A, order 1 as B.
-                let by_order = [s[0].p_a, 1.0 - s[1].p_a];
-                ResultRow {
-                    model: model.name.clone(),
-                    approach: approach.into(),
-                    dimension: w.item.dimension,
-                    country: w.country.name.clone(),
-                    language: w.country.language.clone(),
-                    tier: w.country.tier,
-                    prompt_id: w.item.id.clone(),
-                    p_high: (by_order[0] + by_order[1]) / 2.0,
-                    p_high_by_order: by_order,
-                    label_mass: [s[0].label_mass, s[1].label_mass],
-                    hofstede_score: w.country.score(w.item.dimension),
-                    high_side: w.country.high_side(w.item.dimension),
-                    rendered: args.keep_text.then(|| w.texts.clone()),
-                }
-            })
+            .map(|(w, s)| w.result_row(&model.name, approach, s, args.keep_text))
             .collect();
         writer.append(&out)?;
         bar.inc(batch.len() as u64);
@@ -316,17 +296,10 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     manifest.items_scored_this_run = work.len();
     manifest.tokens_this_run = tokens;
     manifest.seconds = secs;
-    manifest.tokens_per_second = if secs > 0.0 {
-        tokens as f64 / secs
-    } else {
-        0.0
-    };
-    manifest.items_per_second = if secs > 0.0 {
-        work.len() as f64 / secs
-    } else {
-        0.0
-    };
-    write_json_atomic(&manifest_path, &manifest)?;
+    let rate = |n: usize| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+    manifest.tokens_per_second = rate(tokens);
+    manifest.items_per_second = rate(work.len());
+    write_json_atomic(&args.out.join(MANIFEST_FILE), &manifest)?;
     if !quiet {
         eprintln!(
             "scored {} items ({} prompts, {tokens} tokens) in {secs:.1}s: {:.1} items/s, {:.0} tok/s",
@@ -342,6 +315,60 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         eprintln!("results in {}", args.out.display());
     }
     Ok(())
+}
+
+/// A folder may be resumed only by the same model, prompt set and labels.
+fn check_resumable(
+    dir: &Path,
+    model: &ModelInfo,
+    prompts: &PromptsInfo,
+    labels: &LabelsInfo,
+    has_rows: bool,
+) -> Result<()> {
+    let path = dir.join(MANIFEST_FILE);
+    if !path.exists() {
+        if has_rows {
+            return Err(Error::Usage(format!(
+                "{} has results.jsonl but no manifest.json; use another --out",
+                dir.display()
+            )));
+        }
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let old: Manifest = serde_json::from_str(&text)
+        .map_err(|e| Error::bad_input(&path, e.line(), e.to_string()))?;
+    if old.model.sha256 != model.sha256
+        || old.prompts.sha256 != prompts.sha256
+        || &old.labels != labels
+    {
+        return Err(Error::Usage(format!(
+            "{} holds results of another model or prompt set ({} / {}); use another --out",
+            dir.display(),
+            old.model.name,
+            old.prompts.source
+        )));
+    }
+    Ok(())
+}
+
+/// `--weights auto`: f32 matmuls beat candle's quantized CPU kernels by far on small models
+/// (bench/scorer.rs); above ~1 GiB of GGUF the memory cost of f32 is not worth it.
+fn weight_format(choice: Weights, path: &Path) -> Result<WeightFormat> {
+    Ok(match choice {
+        Weights::F32 => WeightFormat::F32,
+        Weights::Quantized => WeightFormat::Quantized,
+        Weights::Auto => {
+            let size = std::fs::metadata(path)
+                .map_err(|e| Error::io(path, e))?
+                .len();
+            if size < 1 << 30 {
+                WeightFormat::F32
+            } else {
+                WeightFormat::Quantized
+            }
+        }
+    })
 }
 
 fn labels_info(labels: &LabelTokens, scorer: &Scorer) -> LabelsInfo {
