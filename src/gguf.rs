@@ -98,6 +98,19 @@ impl GgufFile {
             .map_err(|e| Error::model(&self.path, format!("{key}: {e}")))
     }
 
+    /// Read an optional key with one of the typed readers: None when the key is absent, an
+    /// error when it is present with the wrong type.
+    pub fn optional<T>(
+        &self,
+        key: &str,
+        read: impl Fn(&Self, &str) -> Result<T>,
+    ) -> Result<Option<T>> {
+        match self.get(key) {
+            Some(_) => read(self, key).map(Some),
+            None => Ok(None),
+        }
+    }
+
     pub fn has_tensor(&self, name: &str) -> bool {
         self.content.tensor_infos.contains_key(name)
     }

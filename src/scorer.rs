@@ -109,10 +109,7 @@ impl Scorer {
     pub fn load(path: &Path, device: &Device, format: WeightFormat) -> Result<Self> {
         let mut gguf = GgufFile::open(path)?;
         let tokenizer = GgufTokenizer::from_gguf(&gguf.content, path)?;
-        let template = match gguf.get("tokenizer.chat_template") {
-            Some(_) => Some(gguf.string("tokenizer.chat_template")?),
-            None => None,
-        };
+        let template = gguf.optional("tokenizer.chat_template", GgufFile::string)?;
         let token = |id: Option<u32>| id.and_then(|i| tokenizer.token_text(i)).unwrap_or_default();
         let chat = ChatTemplate::new(
             template.as_deref(),

@@ -30,12 +30,11 @@ impl Config {
     pub fn from_gguf(g: &GgufFile) -> Result<Self> {
         let hidden_size = g.u32("llama.embedding_length")? as usize;
         let num_attention_heads = g.u32("llama.attention.head_count")? as usize;
-        let num_key_value_heads = match g.get("llama.attention.head_count_kv") {
-            Some(_) => g.u32("llama.attention.head_count_kv")? as usize,
-            None => num_attention_heads,
-        };
-        let vocab_size = match g.get("llama.vocab_size") {
-            Some(_) => g.u32("llama.vocab_size")? as usize,
+        let num_key_value_heads = g
+            .optional("llama.attention.head_count_kv", GgufFile::u32)?
+            .map_or(num_attention_heads, |v| v as usize);
+        let vocab_size = match g.optional("llama.vocab_size", GgufFile::u32)? {
+            Some(v) => v as usize,
             None => g
                 .require("tokenizer.ggml.tokens")?
                 .to_vec()
@@ -53,6 +52,12 @@ impl Config {
             ));
         }
         let head_dim = hidden_size / num_attention_heads;
+        if vocab_size == 0 || head_dim % 2 != 0 {
+            return Err(Error::model(
+                &g.path,
+                format!("unusable shape: vocabulary {vocab_size}, head dimension {head_dim}"),
+            ));
+        }
         let cfg = Self {
             vocab_size,
             hidden_size,
@@ -62,14 +67,13 @@ impl Config {
             num_key_value_heads,
             head_dim,
             rms_norm_eps: g.f32("llama.attention.layer_norm_rms_epsilon")? as f64,
-            rope_theta: match g.get("llama.rope.freq_base") {
-                Some(_) => g.f32("llama.rope.freq_base")? as f64,
-                None => 10_000.0,
-            },
-            max_position_embeddings: match g.get("llama.context_length") {
-                Some(_) => g.u32("llama.context_length")? as usize,
-                None => 4096,
-            },
+            rope_theta: g
+                .optional("llama.rope.freq_base", GgufFile::f32)?
+                .map_or(10_000.0, f64::from),
+            max_position_embeddings: g
+                .optional("llama.context_length", GgufFile::u32)?
+                .map_or(4096, |v| v as usize)
+                .max(1),
         };
         Ok(cfg)
     }
@@ -204,11 +208,11 @@ impl Llama {
             None
         };
         let (cos, sin) = rope_tables(&cfg, freq_factors.as_deref(), device)?;
-        let pad_id = match g.get("tokenizer.ggml.padding_token_id") {
-            Some(_) => g.u32("tokenizer.ggml.padding_token_id")?,
-            None => 0,
-        }
-        .min(cfg.vocab_size as u32 - 1);
+        // Padded positions are never read; any valid id will do.
+        let pad_id = g
+            .optional("tokenizer.ggml.padding_token_id", GgufFile::u32)?
+            .unwrap_or(0)
+            .min(cfg.vocab_size as u32 - 1);
         Ok(Self {
             cfg,
             embed,
