@@ -138,6 +138,7 @@ fn run_scores_real_model_and_writes_results_manifest_and_stats() {
 
 #[test]
 fn a_killed_run_resumes_without_losing_or_repeating_rows() {
+    const TOTAL: usize = 4 * 5; // countries × prompts
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("run");
     let args = [
@@ -148,7 +149,7 @@ fn a_killed_run_resumes_without_losing_or_repeating_rows() {
         "--dimensions",
         "mas",
         "--limit",
-        "3",
+        "5",
         "--batch-size",
         "1",
         "--out",
@@ -178,7 +179,7 @@ fn a_killed_run_resumes_without_losing_or_repeating_rows() {
     child.wait().unwrap();
     let before = read_rows(&out_dir);
     assert!(
-        before.len() < 12,
+        before.len() < TOTAL,
         "the run finished before it could be killed"
     );
     // A torn last line, as a kill in the middle of a write would leave.
@@ -188,7 +189,7 @@ fn a_killed_run_resumes_without_losing_or_repeating_rows() {
 
     ok(&hofbench(&args));
     let after = read_rows(&out_dir);
-    assert_eq!(after.len(), 12);
+    assert_eq!(after.len(), TOTAL);
     assert_eq!(
         &after[..before.len()],
         &before[..],
@@ -200,13 +201,13 @@ fn a_killed_run_resumes_without_losing_or_repeating_rows() {
         .collect();
     keys.sort();
     keys.dedup();
-    assert_eq!(keys.len(), 12, "no row scored twice");
+    assert_eq!(keys.len(), TOTAL, "no row scored twice");
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("manifest.json")).unwrap())
             .unwrap();
     assert_eq!(
         manifest["items_scored_this_run"].as_u64().unwrap() as usize,
-        12 - before.len()
+        TOTAL - before.len()
     );
 }
 
