@@ -213,25 +213,32 @@ pub fn parse_paper_csv(text: &str, source: &Path) -> Result<Vec<PromptItem>> {
         .enumerate()
         .filter_map(|(i, h)| h.trim().strip_prefix("Expected_").map(|s| (i, s)))
         .collect();
-    let (dimension, high_col, low_col) = Dimension::ALL
+    // Every dimension whose two side columns are both present; a file usually has one, but
+    // a combined export may carry several, each row filling one pair.
+    let pairs: Vec<(Dimension, usize, usize)> = Dimension::ALL
         .into_iter()
-        .find_map(|d| {
+        .filter_map(|d| {
             let (hi, lo) = d.paper_sides();
             let h = sides.iter().find(|(_, s)| *s == hi)?;
             let l = sides.iter().find(|(_, s)| *s == lo)?;
             Some((d, h.0, l.0))
         })
-        .ok_or_else(|| {
-            let found: Vec<&str> = sides.iter().map(|(_, s)| *s).collect();
-            Error::bad_input(
-                source,
-                1,
-                format!(
-                    "expected two Expected_<Side> columns of one dimension \
-                     (e.g. Expected_Individualistic,Expected_Collectivist), found {found:?}"
-                ),
-            )
-        })?;
+        .collect();
+    if pairs.is_empty() {
+        let found: Vec<&str> = sides.iter().map(|(_, s)| *s).collect();
+        return Err(Error::bad_input(
+            source,
+            1,
+            format!(
+                "expected two Expected_<Side> columns of one dimension \
+                 (e.g. Expected_Individualistic,Expected_Collectivist), found {found:?}"
+            ),
+        ));
+    }
+    // Ids name the file, so that several CSVs of one dimension can be loaded together.
+    let stem = source
+        .file_stem()
+        .map_or_else(|| "csv".to_string(), |s| s.to_string_lossy().into_owned());
     let mut items = Vec::new();
     for (row, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| {
@@ -239,20 +246,44 @@ pub fn parse_paper_csv(text: &str, source: &Path) -> Result<Vec<PromptItem>> {
             Error::bad_input(source, line, format!("malformed CSV row: {e}"))
         })?;
         let line = rec.position().map_or(0, |p| p.line() as usize);
-        let get = |col: usize, name: &str| -> Result<String> {
-            let v = rec.get(col).unwrap_or("").trim();
-            if v.is_empty() {
-                Err(Error::bad_input(source, line, format!("empty {name}")))
-            } else {
-                Ok(v.to_string())
+        let cell = |col: usize| rec.get(col).unwrap_or("").trim();
+        let filled: Vec<&(Dimension, usize, usize)> = pairs
+            .iter()
+            .filter(|(_, h, l)| !cell(*h).is_empty() || !cell(*l).is_empty())
+            .collect();
+        let &(dimension, high_col, low_col) = match filled[..] {
+            [one] => one,
+            [] => {
+                return Err(Error::bad_input(
+                    source,
+                    line,
+                    "no Expected_<Side> actions in this row",
+                ))
+            }
+            _ => {
+                return Err(Error::bad_input(
+                    source,
+                    line,
+                    "actions of more than one dimension in this row",
+                ))
+            }
+        };
+        let get = |col: usize| -> Result<String> {
+            match cell(col) {
+                "" => Err(Error::bad_input(
+                    source,
+                    line,
+                    format!("empty {}", &headers[col]),
+                )),
+                v => Ok(v.to_string()),
             }
         };
         items.push(PromptItem {
-            id: format!("{}-csv-{:03}", dimension.code(), row + 1),
+            id: format!("{}-{stem}-{:03}", dimension.code(), row + 1),
             dimension,
-            request: get(prompt_col, "English_Prompt")?,
-            high_action: get(high_col, &headers[high_col])?,
-            low_action: get(low_col, &headers[low_col])?,
+            request: get(prompt_col)?,
+            high_action: get(high_col)?,
+            low_action: get(low_col)?,
             domain: None,
             first_mentioned: None,
             request_has_choice: true,
@@ -289,7 +320,7 @@ mod tests {
         assert!(it.request.contains("a lot.\nShould"));
         assert!(it.request.contains("“spend”"));
         assert!(it.request_has_choice);
-        assert_eq!(it.id, "lto-csv-001");
+        assert_eq!(it.id, "lto-p-001");
     }
 
     #[test]
@@ -312,6 +343,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("p.csv:1:"), "{err}");
+    }
+
+    #[test]
+    fn paper_csv_with_several_dimensions_and_an_index_column() {
+        let text = ",English_Prompt,Expected_Masculine,Expected_Feminine,Expected_Long_Term,Expected_Short_Term\n\
+            0,p1,win,share,,\n\
+            1,p2,,,save,spend\n";
+        let items = parse_paper_csv(text, Path::new("all.csv")).unwrap();
+        assert_eq!(items[0].dimension, Dimension::Mas);
+        assert_eq!(
+            (items[0].high_action.as_str(), items[0].id.as_str()),
+            ("win", "mas-all-001")
+        );
+        assert_eq!(items[1].dimension, Dimension::Lto);
+        assert_eq!(
+            (items[1].low_action.as_str(), items[1].id.as_str()),
+            ("spend", "lto-all-002")
+        );
+        let text = "English_Prompt,Expected_Masculine,Expected_Feminine,Expected_Long_Term,Expected_Short_Term\n\
+            p1,win,share,save,\n";
+        let err = parse_paper_csv(text, Path::new("all.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("all.csv:2:") && err.contains("more than one"),
+            "{err}"
+        );
     }
 
     #[test]
