@@ -8,7 +8,7 @@ use crate::gguf::sha256_file;
 use crate::models::WeightFormat;
 use crate::prompts::{PromptItem, PromptSet};
 use crate::results::{ResultRow, ResultsWriter};
-use crate::scorer::{LabelTokens, OptionScore, Scorer};
+use crate::scorer::{OptionScore, Scorer};
 use crate::template::{personas_user_turn, Order};
 use crate::{stats, Error, Result};
 use candle_core::Device;
@@ -159,7 +159,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             t_load.elapsed().as_secs_f64()
         );
     }
-    let labels = labels_info(&scorer.labels, &scorer);
+    let labels = labels_info(&scorer);
     let model_info = ModelInfo {
         name: model.name.clone(),
         path: model.path.display().to_string(),
@@ -371,7 +371,8 @@ fn weight_format(choice: Weights, path: &Path) -> Result<WeightFormat> {
     })
 }
 
-fn labels_info(labels: &LabelTokens, scorer: &Scorer) -> LabelsInfo {
+fn labels_info(scorer: &Scorer) -> LabelsInfo {
+    let labels = &scorer.labels;
     let text = |ids: &[u32]| {
         ids.iter()
             .map(|&i| scorer.tokenizer.decode(&[i]).unwrap_or_default())

@@ -18,7 +18,7 @@ fn fixture() -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("parity fixture")).unwrap()
 }
 
-fn scorer() -> Scorer {
+fn scorer(format: WeightFormat) -> Scorer {
     let card = fetch::default_card();
     let path = card.local_path();
     assert!(
@@ -26,7 +26,7 @@ fn scorer() -> Scorer {
         "{} is missing: run `hofbench fetch` (tests/run.sh does)",
         path.display()
     );
-    Scorer::load(&path, &candle_core::Device::Cpu, WeightFormat::F32).unwrap()
+    Scorer::load(&path, &candle_core::Device::Cpu, format).unwrap()
 }
 
 fn input_ids(item: &Value) -> Vec<u32> {
@@ -66,7 +66,7 @@ fn score_all(scorer: &Scorer, rows: &[Vec<u32>], batch: usize) -> Vec<(f64, f64,
 #[test]
 fn prompts_render_and_tokenize_like_hugging_face() {
     let fx = fixture();
-    let scorer = scorer();
+    let scorer = scorer(WeightFormat::F32);
     let set = PromptSet::builtin().unwrap();
     let label_ids = &fx["label_ids"];
     assert_eq!(
@@ -119,7 +119,7 @@ fn prompts_render_and_tokenize_like_hugging_face() {
 #[test]
 fn option_probabilities_match_hf_float32_and_do_not_depend_on_the_batch() {
     let fx = fixture();
-    let scorer = scorer();
+    let scorer = scorer(WeightFormat::F32);
     let items = fx["items"].as_array().unwrap();
     let rows: Vec<Vec<u32>> = items.iter().map(input_ids).collect();
     let single = score_all(&scorer, &rows, 1);
@@ -203,8 +203,7 @@ fn quantized_weights_agree_with_f32_on_the_preferred_option() {
     // candle's quantized CPU matmul rounds activations to 8 bits (like llama.cpp), so it is not
     // exact; it must still pick the same option as HF wherever HF is not on the fence.
     let fx = fixture();
-    let path = fetch::default_card().local_path();
-    let q = Scorer::load(&path, &candle_core::Device::Cpu, WeightFormat::Quantized).unwrap();
+    let q = scorer(WeightFormat::Quantized);
     let items = fx["items"].as_array().unwrap();
     let rows: Vec<Vec<u32>> = items.iter().take(6).map(input_ids).collect();
     for (it, (p_a, _, _)) in items.iter().zip(score_all(&q, &rows, 6)) {
@@ -224,7 +223,7 @@ fn shared_prefix_gives_the_same_logits_as_full_rows() {
     // running that prefix once and the rest against its cached keys/values must not change
     // any probability by more than the batch-invariance bound.
     let fx = fixture();
-    let scorer = scorer();
+    let scorer = scorer(WeightFormat::F32);
     let rows: Vec<Vec<u32>> = fx["items"]
         .as_array()
         .unwrap()

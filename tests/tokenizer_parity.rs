@@ -152,15 +152,11 @@ fn gemma3_matches_llama_cpp() {
     check("gemma3-270m.json", "gemma3-270m");
 }
 
-fn load_card_tokenizer(model: &str) -> GgufTokenizer {
-    load(&model_file(model))
-}
-
 #[test]
 fn exactly_one_bos_whether_or_not_the_template_writes_it() {
     use hofbench::scorer::encode_with_bos;
     // Gemma wants a BOS (add_bos_token = true).
-    let gemma = load_card_tokenizer("gemma3-270m");
+    let gemma = load(&model_file("gemma3-270m"));
     let bos = gemma.bos_id.expect("gemma has a BOS token");
     assert!(gemma.add_bos);
     for text in ["User: hi\n\nAssistant:", "<bos>User: hi\n\nAssistant:"] {
@@ -173,7 +169,7 @@ fn exactly_one_bos_whether_or_not_the_template_writes_it() {
         );
     }
     // SmolLM2 wants none (add_bos_token = false) and its ChatML template writes none.
-    let smol = load_card_tokenizer("smollm2-135m-instruct");
+    let smol = load(&model_file("smollm2-135m-instruct"));
     assert!(!smol.add_bos);
     let ids = encode_with_bos(&smol, "<|im_start|>user\nhi<|im_end|>\n").unwrap();
     assert_eq!(

@@ -247,24 +247,16 @@ impl Llama {
     ) -> Result<(Tensor, LayerKv)> {
         let c = &self.cfg;
         let (nh, nkv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
-        let q = blk
-            .wq
-            .forward(x)?
-            .reshape((b, t, nh, hd))?
-            .transpose(1, 2)?
-            .contiguous()?;
-        let k = blk
-            .wk
-            .forward(x)?
-            .reshape((b, t, nkv, hd))?
-            .transpose(1, 2)?
-            .contiguous()?;
-        let v = blk
-            .wv
-            .forward(x)?
-            .reshape((b, t, nkv, hd))?
-            .transpose(1, 2)?
-            .contiguous()?;
+        // (b * t, heads * hd) -> (b, heads, t, hd)
+        let project = |w: &QMatMul, heads: usize| -> Result<Tensor> {
+            Ok(w.forward(x)?
+                .reshape((b, t, heads, hd))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let q = project(&blk.wq, nh)?;
+        let k = project(&blk.wk, nkv)?;
+        let v = project(&blk.wv, nkv)?;
         // GGUF llama q/k weights are permuted for interleaved rotary pairs (llama.cpp's "norm" rope).
         let q = candle_nn::rotary_emb::rope_i(&q, cos, sin)?;
         let k = candle_nn::rotary_emb::rope_i(&k, cos, sin)?;
