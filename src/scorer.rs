@@ -4,7 +4,7 @@
 use crate::gguf::GgufFile;
 use crate::models::{self, CausalLm, PrefixGroup, WeightFormat};
 use crate::template::ChatTemplate;
-use crate::tokenizer::GgufTokenizer;
+use crate::tokenizer::{GgufTokenizer, HfPromptConfig};
 use crate::{Error, Result};
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
@@ -106,7 +106,12 @@ pub struct Scorer {
 }
 
 impl Scorer {
+    /// Load a GGUF file, or a Hugging Face model folder (config.json, safetensors,
+    /// tokenizer.json, tokenizer_config.json).
     pub fn load(path: &Path, device: &Device, format: WeightFormat) -> Result<Self> {
+        if path.is_dir() {
+            return Self::load_hf(path, device, format);
+        }
         let mut gguf = GgufFile::open(path)?;
         let tokenizer = GgufTokenizer::from_gguf(&gguf.content, path)?;
         let template = gguf.optional("tokenizer.chat_template", GgufFile::string)?;
@@ -116,8 +121,36 @@ impl Scorer {
             &token(tokenizer.bos_id),
             &token(tokenizer.eos_id),
         )?;
-        let labels = LabelTokens::from_tokenizer(&tokenizer)?;
         let model = models::load_gguf(&mut gguf, device, format)?;
+        Self::new(path, model, tokenizer, chat)
+    }
+
+    /// A Hugging Face folder: weights always as f32 (`format` Quantized needs a GGUF).
+    fn load_hf(dir: &Path, device: &Device, format: WeightFormat) -> Result<Self> {
+        if format == WeightFormat::Quantized {
+            return Err(Error::Usage(format!(
+                "{}: quantized weights need a GGUF file; safetensors run as f32",
+                dir.display()
+            )));
+        }
+        let prompt = HfPromptConfig::read(dir)?;
+        let tokenizer = GgufTokenizer::from_hf_dir(dir, &prompt)?;
+        let chat = ChatTemplate::new(
+            prompt.chat_template.as_deref(),
+            prompt.bos_token.as_deref().unwrap_or_default(),
+            prompt.eos_token.as_deref().unwrap_or_default(),
+        )?;
+        let model = models::load_hf(dir, device)?;
+        Self::new(dir, model, tokenizer, chat)
+    }
+
+    fn new(
+        path: &Path,
+        model: Box<dyn CausalLm>,
+        tokenizer: GgufTokenizer,
+        chat: ChatTemplate,
+    ) -> Result<Self> {
+        let labels = LabelTokens::from_tokenizer(&tokenizer)?;
         if tokenizer.vocab_size() > model.vocab_size() {
             return Err(Error::model(
                 path,

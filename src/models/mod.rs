@@ -1,10 +1,14 @@
 //! Model code, one file per architecture family, behind one trait the scorer talks to.
 
+pub mod decoder;
+pub mod gemma;
 pub mod llama;
+pub mod weights;
 
 use crate::gguf::GgufFile;
 use crate::{Error, Result};
 use candle_core::{Device, Tensor};
+use std::path::Path;
 
 /// Rows that start with the same tokens: the prefix is run once, then each continuation
 /// attends to its cached keys and values. The two option orders of an item share everything
@@ -64,6 +68,9 @@ pub enum WeightFormat {
     Quantized,
 }
 
+/// GGUF architectures this crate runs.
+pub const GGUF_ARCHITECTURES: &str = "llama, gemma, gemma2, gemma3";
+
 /// Load a GGUF model of any supported architecture.
 pub fn load_gguf(
     gguf: &mut GgufFile,
@@ -71,12 +78,99 @@ pub fn load_gguf(
     format: WeightFormat,
 ) -> Result<Box<dyn CausalLm>> {
     let arch = gguf.string("general.architecture")?;
-    match arch.as_str() {
-        "llama" => Ok(Box::new(llama::Llama::from_gguf(gguf, device, format)?)),
-        other => Err(Error::model(
+    if arch == "llama" {
+        return Ok(Box::new(llama::from_gguf(gguf, device, format)?));
+    }
+    match gemma::Version::from_arch(&arch) {
+        Some(v) => Ok(Box::new(gemma::from_gguf(gguf, v, device, format)?)),
+        None => Err(Error::model(
             &gguf.path,
-            format!("unsupported architecture {other:?} (supported: llama)"),
+            format!("unsupported architecture {arch:?} (supported: {GGUF_ARCHITECTURES})"),
         )),
+    }
+}
+
+/// Load the model of a Hugging Face folder (config.json and safetensors), always as f32
+/// weights: bf16/f16 are converted at load.
+pub fn load_hf(dir: &Path, device: &Device) -> Result<Box<dyn CausalLm>> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            Error::model(dir, "no config.json: not a Hugging Face model folder")
+        }
+        _ => Error::io(&path, e),
+    })?;
+    let config: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::bad_input(&path, e.line(), e.to_string()))?;
+    let model_type = config["model_type"].as_str().unwrap_or_default();
+    if model_type == "llama" {
+        let cfg: llama::Config = serde_json::from_value(config)
+            .map_err(|e| Error::bad_input(&path, 0, e.to_string()))?;
+        return Ok(Box::new(llama::from_hf(dir, &cfg, device)?));
+    }
+    match gemma::Version::from_arch(model_type) {
+        Some(v) => Ok(Box::new(gemma::from_hf(dir, v, &config, device)?)),
+        None => Err(Error::model(
+            &path,
+            format!(
+                "unsupported model_type {model_type:?} (supported: llama, gemma, gemma2, gemma3, gemma3_text)"
+            ),
+        )),
+    }
+}
+
+/// The shape keys every GGUF decoder architecture shares, under its `{arch}.` prefix.
+pub(crate) struct GgufShape {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub eps: f64,
+    pub max_positions: usize,
+    /// Padded positions are never read; any valid id will do.
+    pub pad_id: u32,
+}
+
+impl GgufShape {
+    pub fn read(g: &GgufFile, arch: &str) -> Result<Self> {
+        let key = |k: &str| format!("{arch}.{k}");
+        let hidden_size = g.u32(&key("embedding_length"))? as usize;
+        let heads = g.u32(&key("attention.head_count"))? as usize;
+        let kv_heads = g
+            .optional(&key("attention.head_count_kv"), GgufFile::u32)?
+            .map_or(heads, |v| v as usize);
+        let vocab_size = match g.optional(&key("vocab_size"), GgufFile::u32)? {
+            Some(v) => v as usize,
+            None => g
+                .require("tokenizer.ggml.tokens")?
+                .to_vec()
+                .map_err(|e| Error::model(&g.path, format!("tokenizer.ggml.tokens: {e}")))?
+                .len(),
+        };
+        if heads == 0 {
+            return Err(Error::model(&g.path, "attention.head_count is 0"));
+        }
+        // Gemma's head dimension is not hidden / heads (Gemma-3-270m: 640 / 4 vs 256).
+        let head_dim = g
+            .optional(&key("attention.key_length"), GgufFile::u32)?
+            .map_or(hidden_size / heads, |v| v as usize);
+        Ok(Self {
+            vocab_size,
+            hidden_size,
+            layers: g.u32(&key("block_count"))? as usize,
+            heads,
+            kv_heads,
+            head_dim,
+            eps: g.f32(&key("attention.layer_norm_rms_epsilon"))? as f64,
+            max_positions: g
+                .optional(&key("context_length"), GgufFile::u32)?
+                .map_or(4096, |v| v as usize),
+            pad_id: g
+                .optional("tokenizer.ggml.padding_token_id", GgufFile::u32)?
+                .unwrap_or(0),
+        })
     }
 }
 

@@ -1,0 +1,645 @@
+//! The batched decoder every supported family runs through, parameterised by a [`Spec`] that
+//! says what the family's architecture is (llama.rs and gemma.rs build it).
+//!
+//! Right padding keeps every real token at the same position as when the row runs alone: a
+//! real query never sees a padded key, because padded keys come after it. Rows that share a
+//! prefix (the two option orders of an item) run it once and attend to its cached keys and
+//! values. Only each row's last real position goes through the final norm and the output head,
+//! so a 262k-token vocabulary costs one row of logits per prompt.
+
+use super::weights::{LayerWeight, WeightName, WeightSource};
+use super::{pad_right, CausalLm, PaddedBatch, PrefixGroup, WeightFormat};
+use crate::{Error, Result};
+use candle_core::quantized::QMatMul;
+use candle_core::{DType, Device, Module, Tensor};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// Llama: SiLU-gated MLP.
+    Silu,
+    /// Gemma: GELU with the tanh approximation ("gelu_pytorch_tanh").
+    GeluTanh,
+}
+
+/// Rotary embedding parameters in Hugging Face's vocabulary (`rope_theta` plus the
+/// `rope_scaling` / `rope_parameters` object).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct RopeScaling {
+    #[serde(alias = "type", default)]
+    pub rope_type: Option<String>,
+    #[serde(default)]
+    pub rope_theta: Option<f64>,
+    #[serde(default)]
+    pub factor: Option<f64>,
+    #[serde(default)]
+    pub low_freq_factor: Option<f64>,
+    #[serde(default)]
+    pub high_freq_factor: Option<f64>,
+    #[serde(default)]
+    pub original_max_position_embeddings: Option<usize>,
+}
+
+/// Inverse rotary frequencies, one per pair of head dimensions, as Hugging Face computes them
+/// (`default`, `linear` and `llama3` rope types).
+pub fn inv_freq(head_dim: usize, theta: f64, scaling: Option<&RopeScaling>) -> Result<Vec<f32>> {
+    // HF computes these in f32: 1 / theta ** (arange(0, d, 2).float() / d).
+    let base: Vec<f32> = (0..head_dim / 2)
+        .map(|i| 1.0 / (theta as f32).powf((2 * i) as f32 / head_dim as f32))
+        .collect();
+    let Some(s) = scaling else { return Ok(base) };
+    let factor = s.factor.unwrap_or(1.0) as f32;
+    match s.rope_type.as_deref().unwrap_or("default") {
+        "default" => Ok(base),
+        "linear" => Ok(base.iter().map(|f| f / factor).collect()),
+        "llama3" => {
+            let (Some(low), Some(high), Some(old_ctx)) = (
+                s.low_freq_factor,
+                s.high_freq_factor,
+                s.original_max_position_embeddings,
+            ) else {
+                return Err(Error::Usage(
+                    "rope_scaling llama3 needs low_freq_factor, high_freq_factor and original_max_position_embeddings".into(),
+                ));
+            };
+            let (low, high, old_ctx) = (low as f32, high as f32, old_ctx as f32);
+            let low_freq_wavelen = old_ctx / low;
+            let high_freq_wavelen = old_ctx / high;
+            Ok(base
+                .iter()
+                .map(|&f| {
+                    let wavelen = 2.0 * std::f32::consts::PI / f;
+                    if wavelen < high_freq_wavelen {
+                        f
+                    } else if wavelen > low_freq_wavelen {
+                        f / factor
+                    } else {
+                        let smooth = (old_ctx / wavelen - low) / (high - low);
+                        (1.0 - smooth) * f / factor + smooth * f
+                    }
+                })
+                .collect())
+        }
+        other => Err(Error::Usage(format!(
+            "unsupported rope scaling type {other:?} (supported: default, linear, llama3)"
+        ))),
+    }
+}
+
+/// How one layer attends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerAttention {
+    /// A key is visible when it is fewer than this many positions behind the query.
+    pub sliding_window: Option<usize>,
+    /// Index into [`Spec::rope`].
+    pub rope: usize,
+}
+
+/// Everything the forward pass needs to know about a family's architecture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    /// "llama", "gemma", "gemma2", "gemma3": for descriptions.
+    pub family: &'static str,
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_attention_heads: usize,
+    pub num_key_value_heads: usize,
+    pub head_dim: usize,
+    pub rms_norm_eps: f64,
+    pub max_position_embeddings: usize,
+    pub activation: Activation,
+    /// Gemma multiplies the embeddings by sqrt(hidden_size).
+    pub embed_scale: Option<f64>,
+    /// Multiplies q·k: 1/sqrt(head_dim), or query_pre_attn_scalar^-0.5 in Gemma 2/3.
+    pub attn_scale: f64,
+    /// Gemma 2: attention scores become cap * tanh(scores / cap) before the mask.
+    pub attn_softcap: Option<f64>,
+    /// Gemma 2: the same on the output logits.
+    pub final_softcap: Option<f64>,
+    /// Gemma 2/3: norms after attention and after the MLP, before each residual add.
+    pub sandwich_norms: bool,
+    /// Gemma 3: RMS norm of each query and key head before the rotary embedding.
+    pub qk_norm: bool,
+    /// GGUF Llama q/k weights are permuted for interleaved rotary pairs (llama.cpp's
+    /// "norm" rope); everything else rotates the two halves of each head (NeoX style).
+    pub rope_interleaved: bool,
+    /// Inverse frequency tables; each layer names one (Gemma 3: local and global).
+    pub rope: Vec<Vec<f32>>,
+    pub layers: Vec<LayerAttention>,
+}
+
+impl Spec {
+    /// Reject shapes the forward pass cannot run, naming the file.
+    pub fn check(&self, path: &std::path::Path) -> Result<()> {
+        let bad = |msg: String| Err(Error::model(path, msg));
+        if self.num_attention_heads == 0
+            || self.num_key_value_heads == 0
+            || self.num_attention_heads % self.num_key_value_heads != 0
+        {
+            return bad(format!(
+                "inconsistent attention shape: {} heads, {} kv heads",
+                self.num_attention_heads, self.num_key_value_heads
+            ));
+        }
+        if self.vocab_size == 0 || self.head_dim == 0 || self.head_dim % 2 != 0 {
+            return bad(format!(
+                "unusable shape: vocabulary {}, head dimension {}",
+                self.vocab_size, self.head_dim
+            ));
+        }
+        if self.layers.is_empty() || self.max_position_embeddings == 0 {
+            return bad("no layers or no context".into());
+        }
+        if let Some(l) = self.layers.iter().find(|l| l.rope >= self.rope.len()) {
+            return bad(format!(
+                "layer names rope table {} of {}",
+                l.rope,
+                self.rope.len()
+            ));
+        }
+        if self.rope.iter().any(|r| r.len() != self.head_dim / 2) {
+            return bad("rotary table does not match the head dimension".into());
+        }
+        Ok(())
+    }
+}
+
+struct RmsNorm {
+    weight: Tensor,
+    eps: f32,
+}
+
+impl RmsNorm {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::rms_norm(x, &self.weight, self.eps)
+    }
+}
+
+struct Block {
+    attn_norm: RmsNorm,
+    wq: QMatMul,
+    wk: QMatMul,
+    wv: QMatMul,
+    wo: QMatMul,
+    q_norm: Option<RmsNorm>,
+    k_norm: Option<RmsNorm>,
+    post_attn_norm: Option<RmsNorm>,
+    ffn_norm: RmsNorm,
+    post_ffn_norm: Option<RmsNorm>,
+    gate: QMatMul,
+    up: QMatMul,
+    down: QMatMul,
+}
+
+/// One layer's keys and values after rotary embedding, (rows, kv heads, positions, head dim).
+type LayerKv = (Tensor, Tensor);
+
+/// Keys and values of already-run prefixes that a pass attends to.
+struct CachedPrefix<'a> {
+    /// Per layer, one cache row per prefix.
+    kv: &'a [LayerKv],
+    /// For each row of the pass, its cache row.
+    row: &'a [u32],
+    /// For each row of the pass, how many cached positions it sees.
+    len: &'a [usize],
+}
+
+struct PassOutput {
+    /// Final hidden states, (rows * padded length, hidden).
+    hidden: Tensor,
+    kv: Vec<LayerKv>,
+    batch: PaddedBatch,
+}
+
+/// A decoder-only transformer of any supported family.
+pub struct Decoder {
+    spec: Spec,
+    embed: Tensor,
+    blocks: Vec<Block>,
+    norm: RmsNorm,
+    lm_head: QMatMul,
+    /// Per rope table, (1, head_dim / 2).
+    inv_freq: Vec<Tensor>,
+    pad_id: u32,
+    format: WeightFormat,
+    /// "GGUF" or "safetensors", for descriptions.
+    source: &'static str,
+    device: Device,
+}
+
+impl Decoder {
+    /// Load the weights `spec` describes. `tied`: the output head is the embedding matrix.
+    pub fn load(
+        spec: Spec,
+        w: &mut dyn WeightSource,
+        tied: bool,
+        pad_id: u32,
+        format: WeightFormat,
+        source: &'static str,
+        device: &Device,
+    ) -> Result<Self> {
+        spec.check(w.path())?;
+        let eps = spec.rms_norm_eps as f32;
+        let embed = w.tensor(WeightName::Embed)?;
+        if embed.dims2()? != (spec.vocab_size, spec.hidden_size) {
+            return Err(Error::model(
+                w.path(),
+                format!(
+                    "embedding has shape {:?}, expected ({}, {})",
+                    embed.shape(),
+                    spec.vocab_size,
+                    spec.hidden_size
+                ),
+            ));
+        }
+        let lm_head = if !tied {
+            w.linear(WeightName::Output, format)?
+        } else if format == WeightFormat::F32 {
+            QMatMul::Tensor(embed.clone())
+        } else {
+            w.linear(WeightName::Embed, format)?
+        };
+        let norm = |w: &mut dyn WeightSource, name: WeightName| -> Result<RmsNorm> {
+            Ok(RmsNorm {
+                weight: w.tensor(name)?,
+                eps,
+            })
+        };
+        let mut blocks = Vec::with_capacity(spec.layers.len());
+        for i in 0..spec.layers.len() {
+            use LayerWeight::*;
+            let n = |lw| WeightName::Layer(i, lw);
+            let optional_norm = |w: &mut dyn WeightSource, on: bool, lw| -> Result<_> {
+                Ok(match on {
+                    true => Some(RmsNorm {
+                        weight: w.tensor(n(lw))?,
+                        eps,
+                    }),
+                    false => None,
+                })
+            };
+            blocks.push(Block {
+                attn_norm: norm(w, n(AttnNorm))?,
+                wq: w.linear(n(Q), format)?,
+                wk: w.linear(n(K), format)?,
+                wv: w.linear(n(V), format)?,
+                wo: w.linear(n(O), format)?,
+                q_norm: optional_norm(w, spec.qk_norm, QNorm)?,
+                k_norm: optional_norm(w, spec.qk_norm, KNorm)?,
+                post_attn_norm: optional_norm(w, spec.sandwich_norms, PostAttnNorm)?,
+                ffn_norm: norm(w, n(FfnNorm))?,
+                post_ffn_norm: optional_norm(w, spec.sandwich_norms, PostFfnNorm)?,
+                gate: w.linear(n(Gate), format)?,
+                up: w.linear(n(Up), format)?,
+                down: w.linear(n(Down), format)?,
+            });
+        }
+        let norm = norm(w, WeightName::OutputNorm)?;
+        let inv_freq = spec
+            .rope
+            .iter()
+            .map(|f| Tensor::from_slice(f, (1, f.len()), device))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Self {
+            pad_id: pad_id.min(spec.vocab_size as u32 - 1),
+            spec,
+            embed,
+            blocks,
+            norm,
+            lm_head,
+            inv_freq,
+            format,
+            source,
+            device: device.clone(),
+        })
+    }
+
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    /// One attention layer. `x` is (b * t, d); `past` holds this layer's cached keys and
+    /// values for the rows, (b, nkv, tp, hd) each; `mask` is additive, (b or 1, 1, 1, t, tp + t).
+    /// Returns the output and this pass's keys and values (after rotary embedding).
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &self,
+        blk: &Block,
+        x: &Tensor,
+        (b, t): (usize, usize),
+        (cos, sin): (&Tensor, &Tensor),
+        mask: &Tensor,
+        past: Option<(&Tensor, &Tensor)>,
+    ) -> Result<(Tensor, LayerKv)> {
+        let s = &self.spec;
+        let (nh, nkv, hd) = (s.num_attention_heads, s.num_key_value_heads, s.head_dim);
+        // (b * t, heads * hd) -> (b, heads, t, hd), with the per-head norm where there is one.
+        let project = |w: &QMatMul, heads: usize, norm: Option<&RmsNorm>| -> Result<Tensor> {
+            let y = w.forward(x)?.reshape((b, t, heads, hd))?;
+            let y = match norm {
+                Some(n) => n.forward(&y)?,
+                None => y,
+            };
+            Ok(y.transpose(1, 2)?.contiguous()?)
+        };
+        let q = project(&blk.wq, nh, blk.q_norm.as_ref())?;
+        let k = project(&blk.wk, nkv, blk.k_norm.as_ref())?;
+        let v = project(&blk.wv, nkv, None)?;
+        let rope = if s.rope_interleaved {
+            candle_nn::rotary_emb::rope_i
+        } else {
+            candle_nn::rotary_emb::rope
+        };
+        let q = rope(&q, cos, sin)?;
+        let k = rope(&k, cos, sin)?;
+        let (k_all, v_all) = match past {
+            Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
+            None => (k.clone(), v.clone()),
+        };
+        let tk = k_all.dim(2)?;
+        let groups = nh / nkv;
+        // Fold each kv head's query group into the row axis, (b, nkv, groups * t, hd), so keys
+        // and values are used as they are instead of being repeated per query head.
+        let q = q.reshape((b, nkv, groups * t, hd))?;
+        let mut att = (q.matmul(&k_all.t()?)? * s.attn_scale)?;
+        if let Some(cap) = s.attn_softcap {
+            att = ((att / cap)?.tanh()? * cap)?;
+        }
+        let att = att.reshape((b, nkv, groups, t, tk))?.broadcast_add(mask)?;
+        let att = candle_nn::ops::softmax_last_dim(&att)?.reshape((b, nkv, groups * t, tk))?;
+        let y = att.matmul(&v_all)?; // (b, nkv, groups * t, hd)
+        let y = y
+            .reshape((b, nh, t, hd))?
+            .transpose(1, 2)?
+            .reshape((b * t, nh * hd))?;
+        Ok((blk.wo.forward(&y)?, (k, v)))
+    }
+
+    fn mlp(&self, blk: &Block, h: &Tensor) -> Result<Tensor> {
+        let gate = blk.gate.forward(h)?;
+        let gate = match self.spec.activation {
+            Activation::Silu => candle_nn::ops::silu(&gate)?,
+            Activation::GeluTanh => gate.gelu()?,
+        };
+        Ok(blk.down.forward(&(gate * blk.up.forward(h)?)?)?)
+    }
+
+    /// Run the decoder over right-padded `rows` whose first token sits at position `start[i]`.
+    /// With `past`, row i also attends to the first `past_len[i]` cached positions of cache
+    /// row `past_row[i]`. Returns the final hidden states (b * t, d) before the final norm,
+    /// every layer's keys and values, and the padded layout.
+    fn forward_pass(
+        &self,
+        rows: &[&[u32]],
+        start: &[usize],
+        past: Option<CachedPrefix>,
+    ) -> Result<PassOutput> {
+        let batch = pad_right(rows, self.pad_id, &self.device)?;
+        let (b, t) = (rows.len(), batch.max_len);
+        let longest = rows
+            .iter()
+            .zip(start)
+            .map(|(r, s)| r.len() + s)
+            .max()
+            .unwrap_or(0);
+        if longest > self.spec.max_position_embeddings {
+            return Err(Error::Usage(format!(
+                "a prompt of {longest} tokens is longer than the model's context ({})",
+                self.spec.max_position_embeddings
+            )));
+        }
+        // Rotary angles per row and position, computed like HF: position * inv_freq in f32.
+        let positions: Vec<f32> = start
+            .iter()
+            .flat_map(|&s| (0..t).map(move |j| (s + j) as f32))
+            .collect();
+        let positions = Tensor::from_vec(positions, (b * t, 1), &self.device)?;
+        let half = self.spec.head_dim / 2;
+        let tables = self
+            .inv_freq
+            .iter()
+            .map(|f| {
+                let freqs = positions.broadcast_mul(f)?;
+                Ok((
+                    freqs.cos()?.reshape((b, t, half))?,
+                    freqs.sin()?.reshape((b, t, half))?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (past_kv, tp) = match &past {
+            None => (None, 0),
+            Some(p) => {
+                let idx = Tensor::new(p.row, &self.device)?;
+                let gathered =
+                    p.kv.iter()
+                        .map(|(k, v)| Ok((k.index_select(&idx, 0)?, v.index_select(&idx, 0)?)))
+                        .collect::<Result<Vec<_>>>()?;
+                let tp = p.kv.first().map_or(Ok(0), |(k, _)| k.dim(2))?;
+                (Some(gathered), tp)
+            }
+        };
+        let past_len: Vec<usize> = match &past {
+            Some(p) => p.len.to_vec(),
+            None => vec![0; b],
+        };
+        // One additive mask per distinct window among the layers.
+        let mut masks: Vec<(Option<usize>, Tensor)> = Vec::new();
+        for layer in &self.spec.layers {
+            if !masks.iter().any(|(w, _)| *w == layer.sliding_window) {
+                let m = attention_mask(
+                    &past_len,
+                    tp,
+                    t,
+                    layer.sliding_window,
+                    past.is_some(),
+                    &self.device,
+                )?;
+                masks.push((layer.sliding_window, m));
+            }
+        }
+        let mut x = self.embed.index_select(&batch.ids.flatten_all()?, 0)?; // (b * t, d)
+        if let Some(scale) = self.spec.embed_scale {
+            x = (x * scale)?;
+        }
+        let mut kv = Vec::with_capacity(self.blocks.len());
+        for (l, (blk, layer)) in self.blocks.iter().zip(&self.spec.layers).enumerate() {
+            let (cos, sin) = &tables[layer.rope];
+            let mask = &masks
+                .iter()
+                .find(|(w, _)| *w == layer.sliding_window)
+                .expect("a mask per window")
+                .1;
+            let h = blk.attn_norm.forward(&x)?;
+            let layer_past = past_kv.as_ref().map(|p| (&p[l].0, &p[l].1));
+            let (a, layer_kv) = self.attention(blk, &h, (b, t), (cos, sin), mask, layer_past)?;
+            kv.push(layer_kv);
+            let a = match &blk.post_attn_norm {
+                Some(n) => n.forward(&a)?,
+                None => a,
+            };
+            x = (x + a)?;
+            let m = self.mlp(blk, &blk.ffn_norm.forward(&x)?)?;
+            let m = match &blk.post_ffn_norm {
+                Some(n) => n.forward(&m)?,
+                None => m,
+            };
+            x = (x + m)?;
+        }
+        Ok(PassOutput {
+            hidden: x,
+            kv,
+            batch,
+        })
+    }
+}
+
+/// Additive attention mask, (b or 1, 1, 1, t, tp + t): row r's query i (position
+/// past_len[r] + i) sees its first past_len[r] cached keys and this pass's keys up to itself,
+/// only those fewer than `window` positions behind it. Without a cache every row starts at 0
+/// and one (1, ..) mask serves all.
+fn attention_mask(
+    past_len: &[usize],
+    tp: usize,
+    t: usize,
+    window: Option<usize>,
+    per_row: bool,
+    device: &Device,
+) -> Result<Tensor> {
+    let near = |q: usize, k: usize| window.is_none_or(|w| q - k < w);
+    let rows: &[usize] = if per_row { past_len } else { &[0] };
+    let mut m = Vec::with_capacity(rows.len() * t * (tp + t));
+    for &pl in rows {
+        for i in 0..t {
+            let q = pl + i;
+            m.extend((0..tp).map(|j| {
+                if j < pl && near(q, j) {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            }));
+            m.extend((0..t).map(|j| {
+                if j <= i && near(q, pl + j) {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            }));
+        }
+    }
+    Ok(Tensor::from_vec(m, (rows.len(), 1, 1, t, tp + t), device)?)
+}
+
+impl CausalLm for Decoder {
+    fn next_token_logits_grouped(&self, groups: &[PrefixGroup]) -> Result<Tensor> {
+        // Pass 1: the non-empty prefixes, cached.
+        let with_prefix: Vec<usize> = (0..groups.len())
+            .filter(|&g| !groups[g].prefix.is_empty())
+            .collect();
+        let cache = if with_prefix.is_empty() {
+            None
+        } else {
+            let prefixes: Vec<&[u32]> = with_prefix.iter().map(|&g| groups[g].prefix).collect();
+            Some(
+                self.forward_pass(&prefixes, &vec![0; prefixes.len()], None)?
+                    .kv,
+            )
+        };
+        // Pass 2: every continuation, attending to its group's cached prefix.
+        let mut rows = Vec::new();
+        let (mut start, mut past_row, mut past_len) = (Vec::new(), Vec::new(), Vec::new());
+        for (g, group) in groups.iter().enumerate() {
+            let cache_row = with_prefix.iter().position(|&p| p == g).unwrap_or(0) as u32;
+            for c in &group.continuations {
+                rows.push(*c);
+                start.push(group.prefix.len());
+                past_row.push(cache_row);
+                past_len.push(group.prefix.len());
+            }
+        }
+        let past = cache.as_deref().map(|kv| CachedPrefix {
+            kv,
+            row: &past_row,
+            len: &past_len,
+        });
+        let PassOutput {
+            hidden: x, batch, ..
+        } = self.forward_pass(&rows, &start, past)?;
+        let t = batch.max_len;
+        let last: Vec<u32> = batch
+            .lens
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (i * t + l - 1) as u32)
+            .collect();
+        let last = Tensor::from_vec(last, rows.len(), &self.device)?;
+        let h = self.norm.forward(&x.index_select(&last, 0)?)?;
+        let mut logits = self.lm_head.forward(&h)?.to_dtype(DType::F32)?;
+        if let Some(cap) = self.spec.final_softcap {
+            logits = ((logits / cap)?.tanh()? * cap)?;
+        }
+        Ok(logits)
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.spec.vocab_size
+    }
+
+    fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn describe(&self) -> String {
+        let s = &self.spec;
+        format!(
+            "{}, {} layers, hidden {}, {} heads ({} kv), {} {:?} weights",
+            s.family,
+            s.layers.len(),
+            s.hidden_size,
+            s.num_attention_heads,
+            s.num_key_value_heads,
+            self.source,
+            self.format
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn llama3_rope_scaling_matches_hf_bands() {
+        // HF _compute_llama3_parameters: short wavelengths kept, long ones divided by factor,
+        // the band between interpolated.
+        let s = RopeScaling {
+            rope_type: Some("llama3".into()),
+            factor: Some(8.0),
+            low_freq_factor: Some(1.0),
+            high_freq_factor: Some(4.0),
+            original_max_position_embeddings: Some(8192),
+            rope_theta: None,
+        };
+        let base = inv_freq(128, 500_000.0, None).unwrap();
+        let scaled = inv_freq(128, 500_000.0, Some(&s)).unwrap();
+        assert_eq!(scaled[0], base[0]);
+        assert!((scaled[63] - base[63] / 8.0).abs() < 1e-12);
+        let mid = scaled
+            .iter()
+            .zip(&base)
+            .filter(|(s, b)| *s < *b && **s > **b / 8.0)
+            .count();
+        assert!(mid > 0);
+    }
+
+    #[test]
+    fn sliding_mask_hides_far_keys_and_padding_never_empties_a_row() {
+        let m = attention_mask(&[2], 3, 3, Some(2), true, &Device::Cpu).unwrap();
+        let m = m.reshape((3, 6)).unwrap().to_vec2::<f32>().unwrap();
+        // Query 0 is at position 2: sees cached position 1 and itself, not cached 0 (too
+        // far) nor cached 2 (beyond this row's prefix).
+        let seen = |r: &Vec<f32>| r.iter().map(|v| v.is_finite()).collect::<Vec<_>>();
+        assert_eq!(seen(&m[0]), [false, true, false, true, false, false]);
+        assert_eq!(seen(&m[2]), [false, false, false, false, true, true]);
+    }
+}

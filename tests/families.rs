@@ -1,0 +1,188 @@
+//! Every supported family against Hugging Face transformers on tiny random checkpoints
+//! (tests/fixtures/families/, made by gen_families.py): last-position logits of a right-padded
+//! batch equal transformers' (each row run alone) within 1e-4, from safetensors and, for
+//! Gemma 3, from a GGUF of the same weights.
+
+use candle_core::Device;
+use hofbench::gguf::GgufFile;
+use hofbench::models::{self, CausalLm, PrefixGroup, WeightFormat};
+use serde_json::Value;
+use std::path::PathBuf;
+
+const TOLERANCE: f32 = 1e-4;
+
+fn dir() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/families"
+    ))
+}
+
+fn expected() -> Value {
+    let text = std::fs::read_to_string(dir().join("expected.json")).expect("expected.json");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn rows(fx: &Value) -> Vec<Vec<u32>> {
+    fx["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as u32)
+                .collect()
+        })
+        .collect()
+}
+
+/// Largest |ours - reference| over every row and token.
+fn max_diff(ours: &[Vec<f32>], reference: &Value) -> f32 {
+    let reference = reference.as_array().unwrap();
+    assert_eq!(ours.len(), reference.len());
+    ours.iter()
+        .zip(reference)
+        .flat_map(|(o, r)| {
+            let r = r.as_array().unwrap();
+            assert_eq!(o.len(), r.len());
+            o.iter()
+                .zip(r)
+                .map(|(a, b)| (a - b.as_f64().unwrap() as f32).abs())
+                .collect::<Vec<_>>()
+        })
+        .fold(0.0, f32::max)
+}
+
+fn logits(model: &dyn CausalLm, rows: &[Vec<u32>]) -> Vec<Vec<f32>> {
+    let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+    model.next_token_logits(&refs).unwrap().to_vec2().unwrap()
+}
+
+fn check_family(name: &str) {
+    let fx = expected();
+    let rows = rows(&fx);
+    let model = models::load_hf(&dir().join(name), &Device::Cpu).unwrap();
+    let reference = &fx["families"][name]["last_logits"];
+    let batched = logits(model.as_ref(), &rows);
+    let d = max_diff(&batched, reference);
+    eprintln!(
+        "{name}: {} max |logit - transformers| = {d:.2e}",
+        model.describe()
+    );
+    assert!(d <= TOLERANCE, "{name}: padded batch differs by {d}");
+    // One row at a time gives the same.
+    let single: Vec<Vec<f32>> = rows
+        .iter()
+        .flat_map(|r| logits(model.as_ref(), std::slice::from_ref(r)))
+        .collect();
+    assert!(
+        max_diff(&single, reference) <= TOLERANCE,
+        "{name}: single rows"
+    );
+    // Rows 0 and 2 share a 13-token prefix (longer than the sliding windows): run as a
+    // prefix group, the cached prefix must give the same logits.
+    let group = PrefixGroup::split(&[&rows[0], &rows[2]]);
+    assert_eq!(group.prefix.len(), 12);
+    let grouped: Vec<Vec<f32>> = model
+        .next_token_logits_grouped(&[group])
+        .unwrap()
+        .to_vec2()
+        .unwrap();
+    let pair = [reference[0].clone(), reference[2].clone()];
+    assert!(
+        max_diff(&grouped, &Value::Array(pair.to_vec())) <= TOLERANCE,
+        "{name}: shared prefix"
+    );
+}
+
+#[test]
+fn llama_untied_matches_transformers() {
+    check_family("llama");
+}
+
+#[test]
+fn llama3_rope_scaling_tied_matches_transformers() {
+    check_family("llama3");
+}
+
+#[test]
+fn gemma_matches_transformers() {
+    check_family("gemma");
+}
+
+#[test]
+fn gemma2_softcaps_and_sliding_window_match_transformers() {
+    check_family("gemma2");
+}
+
+#[test]
+fn gemma3_matches_transformers() {
+    check_family("gemma3");
+}
+
+#[test]
+fn gemma3_gguf_matches_the_same_weights_in_transformers() {
+    let fx = expected();
+    let rows = rows(&fx);
+    let mut g = GgufFile::open(&dir().join("gemma3/model.gguf")).unwrap();
+    let model = models::load_gguf(&mut g, &Device::Cpu, WeightFormat::F32).unwrap();
+    let d = max_diff(
+        &logits(model.as_ref(), &rows),
+        &fx["families"]["gemma3"]["last_logits"],
+    );
+    eprintln!("gemma3 GGUF: max |logit - transformers| = {d:.2e}");
+    assert!(d <= TOLERANCE, "gemma3 GGUF differs by {d}");
+}
+
+#[test]
+fn gemma_batches_do_not_change_a_row() {
+    // The same rows in batches of 1, 3 and 8 with different neighbours.
+    let fx = expected();
+    let base = rows(&fx);
+    let model = models::load_hf(&dir().join("gemma2"), &Device::Cpu).unwrap();
+    let alone = logits(model.as_ref(), &base[..1]);
+    for neighbours in [
+        vec![base[0].clone(), base[1].clone(), base[2].clone()],
+        vec![
+            base[3].clone(),
+            base[2].clone(),
+            base[0].clone(),
+            base[1].clone(),
+            base[2].clone(),
+            base[3].clone(),
+            base[1].clone(),
+            base[2].clone(),
+        ],
+    ] {
+        let at = neighbours.iter().position(|r| *r == base[0]).unwrap();
+        let got = &logits(model.as_ref(), &neighbours)[at];
+        let d = got
+            .iter()
+            .zip(&alone[0])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(d <= 1e-5, "batch of {}: {d}", neighbours.len());
+    }
+}
+
+#[test]
+fn folders_without_weights_or_config_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = models::load_hf(tmp.path(), &Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("config.json"), "{err}");
+    std::fs::copy(
+        dir().join("gemma3/config.json"),
+        tmp.path().join("config.json"),
+    )
+    .unwrap();
+    let err = models::load_hf(tmp.path(), &Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("model.safetensors"), "{err}");
+}
