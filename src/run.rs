@@ -4,7 +4,6 @@ use crate::cli::{Preset, RunArgs, Weights};
 use crate::countries::{self, Country};
 use crate::dimension::Dimension;
 use crate::fetch::{self, ResolvedModel};
-use crate::gguf::sha256_file;
 use crate::models::WeightFormat;
 use crate::prompts::{PromptItem, PromptSet};
 use crate::results::{ResultRow, ResultsWriter};
@@ -146,11 +145,16 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     let (mut writer, existing) = ResultsWriter::open(&args.out)?;
 
     let model: ResolvedModel = fetch::resolve(args.model.as_deref(), quiet)?;
-    let model_sha = sha256_file(&model.path)?;
+    let model_sha = fetch::model_sha256(&model.path)?;
     let device = Device::Cpu;
     let format = weight_format(args.weights, &model.path)?;
     let t_load = Instant::now();
-    let scorer = Scorer::load(&model.path, &device, format)?;
+    let mut scorer = Scorer::load(&model.path, &device, format)?;
+    // A base model's card may ask for the plain format even if its tokenizer has a template.
+    let card_template = model.card.as_ref().and_then(|c| c.template.as_deref());
+    if card_template == Some("plain") && scorer.chat.from_model {
+        scorer.chat = crate::template::ChatTemplate::new(None, "", "")?;
+    }
     if !quiet {
         eprintln!(
             "loaded {} ({}) in {:.1}s",
@@ -165,10 +169,10 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         path: model.path.display().to_string(),
         sha256: model_sha,
         description: scorer.model.describe(),
-        chat_template: if scorer.chat.from_model {
-            "gguf"
-        } else {
-            "plain"
+        chat_template: match (scorer.chat.from_model, model.path.is_dir()) {
+            (true, false) => "gguf",
+            (true, true) => "tokenizer_config",
+            (false, _) => "plain",
         }
         .to_string(),
     };
@@ -358,6 +362,18 @@ fn weight_format(choice: Weights, path: &Path) -> Result<WeightFormat> {
     Ok(match choice {
         Weights::F32 => WeightFormat::F32,
         Weights::Quantized => WeightFormat::Quantized,
+        Weights::Auto if path.is_dir() => {
+            // A folder's safetensors are f32 on CPU; Q8_0 above ~1B parameters (2 GiB bf16).
+            let mut size = 0;
+            for f in crate::models::weights::safetensors_files(path)? {
+                size += std::fs::metadata(&f).map_err(|e| Error::io(&f, e))?.len();
+            }
+            if size < 2 << 30 {
+                WeightFormat::F32
+            } else {
+                WeightFormat::Quantized
+            }
+        }
         Weights::Auto => {
             let size = std::fs::metadata(path)
                 .map_err(|e| Error::io(path, e))?

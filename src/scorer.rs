@@ -125,14 +125,9 @@ impl Scorer {
         Self::new(path, model, tokenizer, chat)
     }
 
-    /// A Hugging Face folder: weights always as f32 (`format` Quantized needs a GGUF).
+    /// A Hugging Face folder: the tokenizer from tokenizer.json, the chat template and the
+    /// BOS/EOS tokens from tokenizer_config.json (or chat_template.jinja).
     fn load_hf(dir: &Path, device: &Device, format: WeightFormat) -> Result<Self> {
-        if format == WeightFormat::Quantized {
-            return Err(Error::Usage(format!(
-                "{}: quantized weights need a GGUF file; safetensors run as f32",
-                dir.display()
-            )));
-        }
         let prompt = HfPromptConfig::read(dir)?;
         let tokenizer = GgufTokenizer::from_hf_dir(dir, &prompt)?;
         let chat = ChatTemplate::new(
@@ -140,7 +135,7 @@ impl Scorer {
             prompt.bos_token.as_deref().unwrap_or_default(),
             prompt.eos_token.as_deref().unwrap_or_default(),
         )?;
-        let model = models::load_hf(dir, device)?;
+        let model = models::load_hf(dir, device, format)?;
         Self::new(dir, model, tokenizer, chat)
     }
 

@@ -63,7 +63,7 @@ fn logits(model: &dyn CausalLm, rows: &[Vec<u32>]) -> Vec<Vec<f32>> {
 fn check_family(name: &str) {
     let fx = expected();
     let rows = rows(&fx);
-    let model = models::load_hf(&dir().join(name), &Device::Cpu).unwrap();
+    let model = models::load_hf(&dir().join(name), &Device::Cpu, WeightFormat::F32).unwrap();
     let reference = &fx["families"][name]["last_logits"];
     let batched = logits(model.as_ref(), &rows);
     let d = max_diff(&batched, reference);
@@ -141,7 +141,7 @@ fn gemma_batches_do_not_change_a_row() {
     // The same rows in batches of 1, 3 and 8 with different neighbours.
     let fx = expected();
     let base = rows(&fx);
-    let model = models::load_hf(&dir().join("gemma2"), &Device::Cpu).unwrap();
+    let model = models::load_hf(&dir().join("gemma2"), &Device::Cpu, WeightFormat::F32).unwrap();
     let alone = logits(model.as_ref(), &base[..1]);
     for neighbours in [
         vec![base[0].clone(), base[1].clone(), base[2].clone()],
@@ -170,7 +170,7 @@ fn gemma_batches_do_not_change_a_row() {
 #[test]
 fn folders_without_weights_or_config_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
-    let err = models::load_hf(tmp.path(), &Device::Cpu)
+    let err = models::load_hf(tmp.path(), &Device::Cpu, WeightFormat::F32)
         .err()
         .unwrap()
         .to_string();
@@ -180,7 +180,7 @@ fn folders_without_weights_or_config_are_clear_errors() {
         tmp.path().join("config.json"),
     )
     .unwrap();
-    let err = models::load_hf(tmp.path(), &Device::Cpu)
+    let err = models::load_hf(tmp.path(), &Device::Cpu, WeightFormat::F32)
         .err()
         .unwrap()
         .to_string();

@@ -351,6 +351,7 @@ pub fn from_hf(
     version: Version,
     config: &serde_json::Value,
     device: &Device,
+    format: WeightFormat,
 ) -> Result<Decoder> {
     let text = config.get("text_config").unwrap_or(config);
     let cfg: Config = serde_json::from_value(text.clone())
@@ -362,7 +363,7 @@ pub fn from_hf(
         &mut w,
         true,
         cfg.pad_token_id.unwrap_or(0),
-        WeightFormat::F32,
+        format,
         "safetensors",
         device,
     )

@@ -161,7 +161,7 @@ pub fn from_gguf(g: &mut GgufFile, device: &Device, format: WeightFormat) -> Res
 }
 
 /// Load a Hugging Face Llama folder (config.json + safetensors).
-pub fn from_hf(dir: &Path, cfg: &Config, device: &Device) -> Result<Decoder> {
+pub fn from_hf(dir: &Path, cfg: &Config, device: &Device, format: WeightFormat) -> Result<Decoder> {
     let spec = cfg.spec()?;
     let mut w = SafetensorsWeights::open(dir, device, false, 0.0)?;
     // Some tied checkpoints still store lm_head.weight; a missing one means tied either way.
@@ -171,7 +171,7 @@ pub fn from_hf(dir: &Path, cfg: &Config, device: &Device) -> Result<Decoder> {
         &mut w,
         tied,
         cfg.pad_token_id.unwrap_or(0),
-        WeightFormat::F32,
+        format,
         "safetensors",
         device,
     )

@@ -90,9 +90,9 @@ pub fn load_gguf(
     }
 }
 
-/// Load the model of a Hugging Face folder (config.json and safetensors), always as f32
-/// weights: bf16/f16 are converted at load.
-pub fn load_hf(dir: &Path, device: &Device) -> Result<Box<dyn CausalLm>> {
+/// Load the model of a Hugging Face folder (config.json and safetensors). bf16/f16 weights
+/// are converted to f32 at load; `Quantized` then quantizes the matrices to Q8_0.
+pub fn load_hf(dir: &Path, device: &Device, format: WeightFormat) -> Result<Box<dyn CausalLm>> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
@@ -106,10 +106,10 @@ pub fn load_hf(dir: &Path, device: &Device) -> Result<Box<dyn CausalLm>> {
     if model_type == "llama" {
         let cfg: llama::Config = serde_json::from_value(config)
             .map_err(|e| Error::bad_input(&path, 0, e.to_string()))?;
-        return Ok(Box::new(llama::from_hf(dir, &cfg, device)?));
+        return Ok(Box::new(llama::from_hf(dir, &cfg, device, format)?));
     }
     match gemma::Version::from_arch(model_type) {
-        Some(v) => Ok(Box::new(gemma::from_hf(dir, v, &config, device)?)),
+        Some(v) => Ok(Box::new(gemma::from_hf(dir, v, &config, device, format)?)),
         None => Err(Error::model(
             &path,
             format!(

@@ -4,7 +4,7 @@
 use super::WeightFormat;
 use crate::gguf::GgufFile;
 use crate::{Error, Result};
-use candle_core::quantized::QMatMul;
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use std::path::{Path, PathBuf};
@@ -238,9 +238,16 @@ impl WeightSource for SafetensorsWeights {
         Ok(t)
     }
 
-    fn linear(&mut self, name: WeightName, _format: WeightFormat) -> Result<QMatMul> {
-        // Safetensors weights are plain floats: always an f32 matmul on CPU.
-        Ok(QMatMul::Tensor(self.tensor(name)?))
+    fn linear(&mut self, name: WeightName, format: WeightFormat) -> Result<QMatMul> {
+        // bf16/f16 weights are read as f32; "quantized" quantizes them to Q8_0 at load, which
+        // keeps large checkpoints within CPU memory.
+        let w = self.tensor(name)?;
+        Ok(match format {
+            WeightFormat::F32 => QMatMul::Tensor(w),
+            WeightFormat::Quantized => {
+                QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q8_0)?)?
+            }
+        })
     }
 }
 

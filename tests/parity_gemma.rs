@@ -1,0 +1,138 @@
+//! Gemma-3-270m (GGUF, Q4_K_M) against Hugging Face transformers running the same GGUF
+//! dequantized to float32 (fixture made by tests/fixtures/parity/gen_logits_fixture.py
+//! gemma3-270m): the plain template, ≥20 personas prompts, P(option) within 2e-3 and the same
+//! top-1 token; and batch invariance. llama.cpp's values are recorded in the fixture as a
+//! sanity reference only.
+
+use hofbench::fetch;
+use hofbench::models::{PrefixGroup, WeightFormat};
+use hofbench::scorer::{score_row, Scorer};
+use serde_json::Value;
+
+fn fixture() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/parity/gemma3-270m_logits.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).expect("parity fixture")).unwrap()
+}
+
+fn scorer() -> Scorer {
+    let card = fetch::find_card("gemma3-270m").unwrap();
+    let path = card.local_path();
+    assert!(
+        path.is_file(),
+        "{} is missing: run `hofbench fetch gemma3-270m` (tests/run.sh does)",
+        path.display()
+    );
+    Scorer::load(&path, &candle_core::Device::Cpu, WeightFormat::F32).unwrap()
+}
+
+fn input_ids(item: &Value) -> Vec<u32> {
+    item["input_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect()
+}
+
+/// (p_a, label_mass, argmax) of each row, run in batches of `batch` rows.
+fn score_all(scorer: &Scorer, rows: &[Vec<u32>], batch: usize) -> Vec<(f64, f64, usize)> {
+    let mut out = Vec::new();
+    for chunk in rows.chunks(batch) {
+        let refs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
+        let logits = scorer
+            .model
+            .next_token_logits(&refs)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        for row in logits {
+            let s = score_row(&row, &scorer.labels).unwrap();
+            let argmax = row
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .unwrap()
+                .0;
+            out.push((s.p_a, s.label_mass, argmax));
+        }
+    }
+    out
+}
+
+#[test]
+fn gemma3_270m_matches_hf_float32_and_does_not_depend_on_the_batch() {
+    let fx = fixture();
+    let scorer = scorer();
+    assert!(!scorer.chat.from_model, "a base model: the plain template");
+    let label = |k: &str| fx["label_ids"][k].as_u64().unwrap() as u32;
+    let mut a = vec![label("A"), label(" A")];
+    let mut b = vec![label("B"), label(" B")];
+    let (mut ours_a, mut ours_b) = (scorer.labels.a.clone(), scorer.labels.b.clone());
+    for v in [&mut a, &mut b, &mut ours_a, &mut ours_b] {
+        v.sort();
+    }
+    assert_eq!((ours_a, ours_b), (a, b));
+
+    let items = fx["items"].as_array().unwrap();
+    assert!(items.len() >= 20);
+    // The prompt text and ids (one BOS, added by the tokenizer step) are HF's.
+    for it in items {
+        let content = it["messages"][0]["content"].as_str().unwrap();
+        let (text, ids) = scorer.encode_user_turn(content).unwrap();
+        assert_eq!(text, it["text"].as_str().unwrap(), "{}", it["id"]);
+        assert_eq!(ids, input_ids(it), "{}", it["id"]);
+    }
+
+    let rows: Vec<Vec<u32>> = items.iter().map(input_ids).collect();
+    let single = score_all(&scorer, &rows, 1);
+    let (mut worst, mut worst_lc) = (0.0f64, 0.0f64);
+    for (it, (p_a, mass, argmax)) in items.iter().zip(&single) {
+        let hf = &it["hf"];
+        let d = (p_a - hf["p_a"].as_f64().unwrap()).abs();
+        worst = worst.max(d);
+        assert!(d <= 2e-3, "{}: p_a {p_a} vs HF {}", it["id"], hf["p_a"]);
+        let dm = (mass - hf["label_mass"].as_f64().unwrap()).abs();
+        assert!(dm <= 2e-3, "{}: label mass {mass} vs HF", it["id"]);
+        assert_eq!(
+            *argmax as u64,
+            hf["argmax"].as_u64().unwrap(),
+            "{}: top-1 token",
+            it["id"]
+        );
+        worst_lc = worst_lc.max((p_a - it["llama_cpp"]["p_a"].as_f64().unwrap()).abs());
+    }
+    eprintln!(
+        "gemma3-270m: max |p_a - HF f32| = {worst:.2e}, |p_a - llama.cpp Q4_K_M| = {worst_lc:.3} (sanity only) over {} prompts",
+        items.len()
+    );
+
+    // Batch invariance: sizes 3 and 8 with different neighbours, and a reversed order.
+    for batch in [3, 8] {
+        for (x, y) in single.iter().zip(score_all(&scorer, &rows, batch)) {
+            assert!((x.0 - y.0).abs() <= 1e-5, "batch {batch}: {} vs {}", x.0, y.0);
+        }
+    }
+    let reversed: Vec<Vec<u32>> = rows.iter().rev().take(8).cloned().collect();
+    let rev = score_all(&scorer, &reversed, 8);
+    for (x, y) in single.iter().rev().zip(&rev) {
+        assert!((x.0 - y.0).abs() <= 1e-5, "reversed: {} vs {}", x.0, y.0);
+    }
+
+    // The two option orders of an item share their prefix: run once, same probabilities.
+    let refs: Vec<&[u32]> = rows.iter().take(4).map(Vec::as_slice).collect();
+    let groups: Vec<PrefixGroup> = refs.chunks(2).map(PrefixGroup::split).collect();
+    assert!(groups.iter().all(|g| !g.prefix.is_empty()));
+    let grouped = scorer
+        .model
+        .next_token_logits_grouped(&groups)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    for (g, s) in grouped.iter().zip(&single) {
+        let p = score_row(g, &scorer.labels).unwrap().p_a;
+        assert!((p - s.0).abs() <= 1e-5, "shared prefix: {p} vs {}", s.0);
+    }
+}
