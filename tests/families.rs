@@ -186,3 +186,109 @@ fn folders_without_weights_or_config_are_clear_errors() {
         .to_string();
     assert!(err.contains("model.safetensors"), "{err}");
 }
+
+/// The gemma3 folder's tokenizer and chat template: the prompt carries one BOS (the template
+/// writes it, the tokenizer would add another) and scores like transformers.
+#[test]
+fn hf_folder_prompt_has_one_bos_and_scores_like_transformers() {
+    let fx = expected();
+    let chat = &fx["chat"];
+    let scorer =
+        hofbench::scorer::Scorer::load(&dir().join("gemma3"), &Device::Cpu, WeightFormat::F32)
+            .unwrap();
+    assert!(scorer.chat.from_model);
+    for order in chat["orders"].as_array().unwrap() {
+        let content = order["content"].as_str().unwrap();
+        let (text, ids) = scorer.encode_user_turn(content).unwrap();
+        assert_eq!(text, order["text"].as_str().unwrap());
+        let want: Vec<u32> = order["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(ids, want);
+        assert_eq!(
+            ids.iter()
+                .filter(|&&i| Some(i) == scorer.tokenizer.bos_id)
+                .count(),
+            1
+        );
+        let s = scorer.score(&[&ids], 1, &["x".into()]).unwrap()[0];
+        let p_a = order["p_a"].as_f64().unwrap();
+        assert!((s.p_a - p_a).abs() <= 1e-4, "{} vs {p_a}", s.p_a);
+    }
+}
+
+/// `--model owner/name` finds a snapshot in an offline hub cache ($HF_HUB_CACHE) and runs
+/// end to end; a missing id is an error naming where it looked.
+#[test]
+fn hub_id_runs_from_an_offline_cache() {
+    let fx = expected();
+    let chat = &fx["chat"];
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = tmp.path().join("hub");
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let repo = hub.join("models--tiny--gemma3");
+    let snap = repo.join("snapshots").join(commit);
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), commit).unwrap();
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ] {
+        std::fs::copy(dir().join("gemma3").join(f), snap.join(f)).unwrap();
+    }
+    let out = tmp.path().join("run");
+    let run = |model: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hofbench"))
+            .env("HF_HUB_CACHE", &hub)
+            .args(["--quiet", "run", "--model", model])
+            .args([
+                "--countries",
+                "Japan",
+                "--dimensions",
+                "idv",
+                "--limit",
+                "1",
+            ])
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let ok = run("tiny/gemma3");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let row: Value = serde_json::from_str(
+        std::fs::read_to_string(out.join("results.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(row["prompt_id"], chat["prompt_id"]);
+    let orders = chat["orders"].as_array().unwrap();
+    let want = [
+        orders[0]["p_a"].as_f64().unwrap(),
+        1.0 - orders[1]["p_a"].as_f64().unwrap(),
+    ];
+    for (got, want) in row["p_high_by_order"].as_array().unwrap().iter().zip(want) {
+        let got = got.as_f64().unwrap();
+        assert!((got - want).abs() <= 1e-4, "{got} vs {want}");
+    }
+    let missing = run("tiny/absent");
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("models--tiny--absent") && err.contains("huggingface-cli download"),
+        "{err}"
+    );
+}

@@ -112,7 +112,12 @@ fn gemma3_270m_matches_hf_float32_and_does_not_depend_on_the_batch() {
     // Batch invariance: sizes 3 and 8 with different neighbours, and a reversed order.
     for batch in [3, 8] {
         for (x, y) in single.iter().zip(score_all(&scorer, &rows, batch)) {
-            assert!((x.0 - y.0).abs() <= 1e-5, "batch {batch}: {} vs {}", x.0, y.0);
+            assert!(
+                (x.0 - y.0).abs() <= 1e-5,
+                "batch {batch}: {} vs {}",
+                x.0,
+                y.0
+            );
         }
     }
     let reversed: Vec<Vec<u32>> = rows.iter().rev().take(8).cloned().collect();
