@@ -294,3 +294,44 @@ fn hub_id_runs_from_an_offline_cache() {
         "{err}"
     );
 }
+
+/// Metadata that disagrees with the tensors (a huge head size, too many layers) is an error
+/// naming the key or tensor, found before anything is allocated from it.
+#[test]
+fn gguf_metadata_that_contradicts_the_tensors_is_an_error() {
+    use candle_core::quantized::gguf_file::{self, Value};
+    let src = dir().join("gemma3/model.gguf");
+    let mut f = std::fs::File::open(&src).unwrap();
+    let content = gguf_file::Content::read(&mut f).unwrap();
+    let tensors: Vec<(String, candle_core::quantized::QTensor)> = content
+        .tensor_infos
+        .keys()
+        .map(|n| (n.clone(), content.tensor(&mut f, n, &Device::Cpu).unwrap()))
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    for (key, value, needle) in [
+        (
+            "gemma3.attention.key_length",
+            Value::U32(1 << 28),
+            "blk.0.attn_q.weight",
+        ),
+        ("gemma3.block_count", Value::U32(4096), "blk.4095"),
+        ("gemma3.embedding_length", Value::U32(33), "token_embd"),
+    ] {
+        let mut metadata = content.metadata.clone();
+        metadata.insert(key.to_string(), value);
+        let path = tmp.path().join("bad.gguf");
+        let mut out = std::fs::File::create(&path).unwrap();
+        let md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let ts: Vec<(&str, &candle_core::quantized::QTensor)> =
+            tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        gguf_file::write(&mut out, &md, &ts).unwrap();
+        drop(out);
+        let mut g = GgufFile::open(&path).unwrap();
+        let err = models::load_gguf(&mut g, &Device::Cpu, WeightFormat::F32)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains(needle), "{key}: {err}");
+    }
+}

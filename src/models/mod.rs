@@ -156,10 +156,44 @@ impl GgufShape {
         let head_dim = g
             .optional(&key("attention.key_length"), GgufFile::u32)?
             .map_or(hidden_size / heads, |v| v as usize);
+        let layers = g.u32(&key("block_count"))? as usize;
+        // Untrusted metadata: every size must agree with tensors whose extent gguf.rs has
+        // checked against the file, before anything is allocated from it.
+        let shape_of = |name: &str| {
+            g.content
+                .tensor_infos
+                .get(name)
+                .map(|t| t.shape.dims().to_vec())
+        };
+        for (name, want) in [
+            ("token_embd.weight", vec![vocab_size, hidden_size]),
+            ("blk.0.attn_q.weight", vec![heads * head_dim, hidden_size]),
+            (
+                "blk.0.attn_k.weight",
+                vec![kv_heads * head_dim, hidden_size],
+            ),
+        ] {
+            match shape_of(name) {
+                Some(got) if got == want => {}
+                got => {
+                    return Err(Error::model(
+                        &g.path,
+                        format!("tensor {name} has shape {got:?}, but the metadata says {want:?}"),
+                    ))
+                }
+            }
+        }
+        let last = format!("blk.{}.attn_q.weight", layers.saturating_sub(1));
+        if layers == 0 || shape_of(&last).is_none() {
+            return Err(Error::model(
+                &g.path,
+                format!("{} = {layers}, but there is no {last}", key("block_count")),
+            ));
+        }
         Ok(Self {
             vocab_size,
             hidden_size,
-            layers: g.u32(&key("block_count"))? as usize,
+            layers,
             heads,
             kv_heads,
             head_dim,
