@@ -330,6 +330,7 @@ pub fn model_sha256(path: &Path) -> Result<String> {
         "tokenizer.json",
         "tokenizer_config.json",
         "chat_template.jinja",
+        "chat_template.json",
         "model.safetensors.index.json",
     ]
     .iter()

@@ -491,11 +491,19 @@ impl HfPromptConfig {
                 _ => None,
             };
         }
-        // Newer checkpoints keep the template in its own file.
+        // Newer checkpoints keep the template in its own file; multimodal ones (Gemma 3 4B)
+        // in the processor's chat_template.json.
         let jinja = dir.join("chat_template.jinja");
         if cfg.chat_template.is_none() && jinja.is_file() {
             cfg.chat_template =
                 Some(std::fs::read_to_string(&jinja).map_err(|e| Error::io(&jinja, e))?);
+        }
+        let json = dir.join("chat_template.json");
+        if cfg.chat_template.is_none() && json.is_file() {
+            let text = std::fs::read_to_string(&json).map_err(|e| Error::io(&json, e))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Error::bad_input(&json, e.line(), e.to_string()))?;
+            cfg.chat_template = v["chat_template"].as_str().map(String::from);
         }
         Ok(cfg)
     }

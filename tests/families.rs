@@ -335,3 +335,43 @@ fn gguf_metadata_that_contradicts_the_tensors_is_an_error() {
         assert!(err.contains(needle), "{key}: {err}");
     }
 }
+
+/// tokenizer_config.json's shapes seen in released checkpoints: tokens as strings or
+/// objects, the template as a string, a list of named templates, or a separate file.
+#[test]
+fn tokenizer_config_variants_are_read() {
+    use hofbench::tokenizer::HfPromptConfig;
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(tmp.path().join(name), text).unwrap();
+    write(
+        "tokenizer_config.json",
+        r#"{"bos_token": {"content": "<s>", "lstrip": false}, "eos_token": "</s>",
+            "add_bos_token": false,
+            "chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]}"#,
+    );
+    let c = HfPromptConfig::read(tmp.path()).unwrap();
+    assert_eq!(c.bos_token.as_deref(), Some("<s>"));
+    assert_eq!(c.eos_token.as_deref(), Some("</s>"));
+    assert_eq!(c.add_bos_token, Some(false));
+    assert_eq!(c.chat_template.as_deref(), Some("D"));
+    write("tokenizer_config.json", r#"{"bos_token": "<bos>"}"#);
+    write("chat_template.json", r#"{"chat_template": "J"}"#);
+    assert_eq!(
+        HfPromptConfig::read(tmp.path())
+            .unwrap()
+            .chat_template
+            .as_deref(),
+        Some("J")
+    );
+    write("chat_template.jinja", "F");
+    assert_eq!(
+        HfPromptConfig::read(tmp.path())
+            .unwrap()
+            .chat_template
+            .as_deref(),
+        Some("F")
+    );
+    write("tokenizer_config.json", "{ broken");
+    let err = HfPromptConfig::read(tmp.path()).unwrap_err().to_string();
+    assert!(err.contains("tokenizer_config.json:1"), "{err}");
+}
