@@ -1,6 +1,7 @@
 //! Model code, one file per architecture family, behind one trait the scorer talks to.
 
 pub mod llama;
+pub mod nllb;
 
 use crate::gguf::GgufFile;
 use crate::{Error, Result};
