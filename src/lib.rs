@@ -4,6 +4,7 @@
 //! `tokenizer` → `models` (a `CausalLm`) → `scorer` (option-letter probabilities) →
 //! `results` (results.jsonl) → `stats`. `run` ties them together; `fetch` finds weights.
 
+pub mod bleu;
 pub mod cli;
 pub mod countries;
 pub mod dimension;

@@ -169,7 +169,10 @@ fn a_row_translates_the_same_alone_and_in_a_batch() {
         length_penalty: 1.0,
     };
     for (i, row) in b.source_ids.iter().enumerate() {
-        let alone = t.model.generate(std::slice::from_ref(row), tgt, &opts).unwrap();
+        let alone = t
+            .model
+            .generate(std::slice::from_ref(row), tgt, &opts)
+            .unwrap();
         assert_eq!(alone[0], b.beam4[i]);
     }
 }
