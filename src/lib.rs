@@ -19,5 +19,6 @@ pub mod scorer;
 pub mod stats;
 pub mod template;
 pub mod tokenizer;
+pub mod translate;
 
 pub use error::{Error, Result};
