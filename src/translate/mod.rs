@@ -315,9 +315,14 @@ pub fn load_for_run(
                 (Field::HighAction, &item.high_action),
                 (Field::LowAction, &item.low_action),
             ];
+            // English needs no translation: the prompt's own text serves when not cached.
             let rows: Vec<TranslationRow> = fields
                 .iter()
-                .filter_map(|(f, src)| cache.get(&item.id, *f, src).cloned())
+                .filter_map(|(f, src)| match cache.get(&item.id, *f, src) {
+                    Some(r) => Some(r.clone()),
+                    None if lang == ENGLISH => Some(TranslationRow::english(&item.id, *f, src)),
+                    None => None,
+                })
                 .collect();
             match <[TranslationRow; 3]>::try_from(rows) {
                 Ok(rows) => {
@@ -332,6 +337,7 @@ pub fn load_for_run(
         for (k, (id, src)) in INSTRUCTIONS.iter().enumerate() {
             match cache.get(id, Field::Instruction, src) {
                 Some(r) => texts.instructions[k] = r.translation.clone(),
+                None if lang == ENGLISH => texts.instructions[k] = src.to_string(),
                 None => missing
                     .entry(lang.clone())
                     .or_default()
