@@ -223,7 +223,7 @@ mod tests {
         );
         assert!(!serde_json::to_string(&row("A", "p", 0.5))
             .unwrap()
-            .contains("lang"));
+            .contains("\"lang\""));
     }
 
     #[test]
