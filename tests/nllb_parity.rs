@@ -359,3 +359,24 @@ fn tokenizer_requires_language_codes() {
     let err = NllbTokenizer::load(&path, 2).err().unwrap().to_string();
     assert!(err.contains("no language codes"), "{err}");
 }
+
+/// A Hugging Face hub-cache entry (`models--org--name/refs/main` → `snapshots/<rev>/`) loads,
+/// by its entry folder or its snapshot folder, and reports its name and revision.
+#[test]
+fn hub_cache_entries_resolve_to_their_snapshot_and_revision() {
+    let cache = tempfile::tempdir().unwrap();
+    let entry = cache.path().join("models--facebook--nllb-tiny");
+    let snap = entry.join("snapshots").join("0123abcd");
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(entry.join("refs")).unwrap();
+    std::fs::write(entry.join("refs/main"), "0123abcd\n").unwrap();
+    for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::copy(fixtures().join("tiny").join(f), snap.join(f)).unwrap();
+    }
+    for path in [&entry, &snap] {
+        let t = Translator::load(path, &Device::Cpu).unwrap();
+        assert_eq!(t.checkpoint.name, "facebook/nllb-tiny");
+        assert_eq!(t.checkpoint.revision.as_deref(), Some("0123abcd"));
+        assert_eq!(t.checkpoint.dir, snap);
+    }
+}

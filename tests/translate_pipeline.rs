@@ -483,3 +483,52 @@ fn multilingual_run_reads_the_cache_and_flags_low_bleu() {
     assert_eq!(manifest["settings"]["bleu_threshold"], 0.2);
     assert_eq!(manifest["settings"]["approach"], "multilingual");
 }
+
+/// Kill `hofbench translate` while it writes, rerun it: the cache ends up exactly as an
+/// uninterrupted run's (nothing finished is lost or repeated).
+#[test]
+fn a_killed_translate_resumes_to_the_same_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompts = dir.path().join("p.jsonl");
+    let text = std::fs::read_to_string(root().join("prompts/requests/uai.jsonl")).unwrap();
+    std::fs::write(
+        &prompts,
+        text.lines().take(10).collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
+    let cmd = |out: &Path| {
+        let mut c = bin();
+        c.args(["--quiet", "translate", "--model"])
+            .arg(tiny_path())
+            .args(["--languages", "fra_Latn,deu_Latn", "--beams", "1"])
+            .arg("--prompts")
+            .arg(&prompts)
+            .arg("--out")
+            .arg(out);
+        c
+    };
+    let whole = dir.path().join("whole");
+    assert!(cmd(&whole).status().unwrap().success());
+    let killed = dir.path().join("killed");
+    let mut child = cmd(&killed).spawn().unwrap();
+    let first = lang_file(&killed, "fra_Latn");
+    let t0 = std::time::Instant::now();
+    while !(first.exists() && std::fs::metadata(&first).unwrap().len() > 0) {
+        if t0.elapsed().as_secs() > 120 || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().ok();
+    child.wait().unwrap();
+    assert!(cmd(&killed).status().unwrap().success());
+    for lang in ["fra_Latn", "deu_Latn"] {
+        assert_eq!(rows(&killed, lang), rows(&whole, lang), "{lang}");
+        let lines = std::fs::read_to_string(lang_file(&killed, lang)).unwrap();
+        assert_eq!(
+            lines.lines().count(),
+            10 * 3 + 2,
+            "{lang}: no row written twice"
+        );
+    }
+}
