@@ -290,6 +290,7 @@ fn bad_translation_inputs_are_errors_naming_the_problem() {
 fn real_nllb_configs_parse_and_run_with_their_shapes() {
     for (file, d, layers, ffn) in [
         ("nllb-200-distilled-600M.json", 1024, 12, 4096),
+        ("nllb-200-1.3B.json", 1024, 24, 8192),
         ("nllb-200-3.3B.json", 2048, 24, 8192),
     ] {
         let cfg = Config::from_file(&fixtures().join("configs").join(file)).unwrap();
