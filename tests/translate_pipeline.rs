@@ -532,3 +532,37 @@ fn a_killed_translate_resumes_to_the_same_cache() {
         );
     }
 }
+
+#[test]
+fn without_back_translation_rows_have_no_round_trip_scores() {
+    let t = tiny();
+    let dir = tempfile::tempdir().unwrap();
+    let o = PipelineOptions {
+        back_translation: false,
+        ..opts()
+    };
+    let texts = texts_of(&items(1));
+    run_pipeline(
+        Some(&t),
+        &texts,
+        &["ces_Latn".to_string()],
+        &o,
+        dir.path(),
+        true,
+    )
+    .unwrap_err(); // not among the tiny tokenizer's languages
+    run_pipeline(
+        Some(&t),
+        &texts,
+        &["jpn_Jpan".to_string()],
+        &o,
+        dir.path(),
+        true,
+    )
+    .unwrap();
+    let jpn = rows(dir.path(), "jpn_Jpan");
+    assert_eq!(jpn.len(), texts.len());
+    assert!(jpn
+        .iter()
+        .all(|r| r.back_translation.is_none() && r.bleu.is_none() && r.chrf.is_none()));
+}
