@@ -297,11 +297,17 @@ pub fn translate_command(args: &crate::cli::TranslateArgs, quiet: bool) -> Resul
             t0.elapsed().as_secs_f64(),
             args.out.display()
         );
+        // Round-trip quality per language, with the resource tier of its country.
+        let table = countries::builtin();
         for lang in &langs {
             if let Some(s) = manifest.languages.get(lang) {
                 let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+                let tier = table
+                    .iter()
+                    .find(|c| &c.nllb_code == lang)
+                    .map_or("-".to_string(), |c| c.tier.to_string());
                 println!(
-                    "{lang}\trows {}\tBLEU {}\tchrF {}\tbelow {:.2}: {}",
+                    "{lang}\ttier {tier}\trows {}\tBLEU {}\tchrF {}\tbelow {:.2}: {}",
                     s.rows,
                     fmt(s.corpus_bleu),
                     fmt(s.corpus_chrf),
