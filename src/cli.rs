@@ -33,6 +33,10 @@ pub enum Command {
     },
     /// List the model cards.
     Models,
+    /// Translate the prompts into the countries' languages with NLLB-200 (translation cache).
+    Translate(TranslateArgs),
+    /// Import the paper's released translation CSVs into a translation cache.
+    ImportTranslations(ImportArgs),
     /// Print a prompt set as JSONL: id, dimension, request, high_action, low_action.
     Prompts {
         /// A prompt file (.jsonl or the paper's .csv) or folder; default: the built-in set.
@@ -48,12 +52,15 @@ pub enum Command {
 pub enum Approach {
     /// English prompt with the paper's persona sentence naming the country.
     Personas,
+    /// The prompt machine-translated into the country's language (see `hofbench translate`).
+    Multilingual,
 }
 
 impl Approach {
     pub fn code(self) -> &'static str {
         match self {
             Approach::Personas => "personas",
+            Approach::Multilingual => "multilingual",
         }
     }
 }
@@ -107,4 +114,56 @@ pub struct RunArgs {
     /// Output folder; rerunning with the same folder resumes.
     #[arg(long)]
     pub out: PathBuf,
+    /// Translation cache for --approach multilingual.
+    #[arg(long, default_value = crate::translate::DEFAULT_DIR)]
+    pub translations: PathBuf,
+    /// Round-trip BLEU (0-1) below which a multilingual row is flagged `low_bleu`.
+    #[arg(long, default_value_t = crate::translate::DEFAULT_BLEU_THRESHOLD)]
+    pub bleu_threshold: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct TranslateArgs {
+    /// An NLLB-200 checkpoint: a Hugging Face folder (config.json, tokenizer.json,
+    /// *.safetensors) or a hub-cache entry (models--facebook--nllb-200-3.3B).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// `all` (every country's language) or comma-separated NLLB codes, e.g. kor_Hang,fra_Latn.
+    #[arg(long, default_value = "all")]
+    pub languages: String,
+    /// A prompt file (.jsonl or the paper's .csv) or folder (default: the built-in set).
+    #[arg(long)]
+    pub prompts: Option<PathBuf>,
+    /// Beam width; 1 is greedy.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub beams: u64,
+    /// Maximum decoder length in tokens (default: min(200, 1.5 x source + 10)).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(3..=4096))]
+    pub max_length: Option<u64>,
+    /// Sentences per forward pass.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub batch_size: u64,
+    /// Skip translating back to English (no round-trip BLEU/chrF).
+    #[arg(long)]
+    pub no_back_translation: bool,
+    /// Translation cache folder; a rerun translates only what is missing.
+    #[arg(long, default_value = crate::translate::DEFAULT_DIR)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The paper's translation CSVs.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Translation cache folder.
+    #[arg(long, default_value = crate::translate::DEFAULT_DIR)]
+    pub out: PathBuf,
+    /// The prompt set the English texts are matched against (default: the built-in set).
+    #[arg(long)]
+    pub prompts: Option<PathBuf>,
+    /// An NLLB-200 checkpoint to translate what the files lack (actions, instructions);
+    /// without one they stay in English, as recorded in the manifest.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
 }

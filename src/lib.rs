@@ -4,6 +4,7 @@
 //! `tokenizer` → `models` (a `CausalLm`) → `scorer` (option-letter probabilities) →
 //! `results` (results.jsonl) → `stats`. `run` ties them together; `fetch` finds weights.
 
+pub mod bleu;
 pub mod cli;
 pub mod countries;
 pub mod dimension;
@@ -18,5 +19,6 @@ pub mod scorer;
 pub mod stats;
 pub mod template;
 pub mod tokenizer;
+pub mod translate;
 
 pub use error::{Error, Result};

@@ -1,6 +1,6 @@
 use clap::Parser;
 use hofbench::cli::{Cli, Command};
-use hofbench::{fetch, prompts::PromptSet, run, stats, Result};
+use hofbench::{fetch, prompts::PromptSet, run, stats, translate, Result};
 use std::io::Write;
 
 fn main() {
@@ -14,6 +14,8 @@ fn main() {
 fn dispatch(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Run(args) => run::run(args, cli.quiet),
+        Command::Translate(args) => translate::pipeline::translate_command(args, cli.quiet),
+        Command::ImportTranslations(args) => translate::import::import_command(args, cli.quiet),
         Command::Stats { dir } => {
             let summary = stats::run(dir)?;
             if !cli.quiet {

@@ -32,6 +32,16 @@ pub struct ResultRow {
     /// The two rendered prompts (high first, low first), with --keep-text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rendered: Option<[String; 2]>,
+    /// NLLB code of the language the prompt was asked in (multilingual approach).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+    /// Round-trip BLEU (0–1) of the translated request (multilingual approach; absent for
+    /// English and for translations made without back-translation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub translation_bleu: Option<f64>,
+    /// `translation_bleu` is below the run's threshold (manifest `settings.bleu_threshold`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub low_bleu: bool,
 }
 
 /// Identifies a row; a rerun skips keys already present.
@@ -174,6 +184,9 @@ mod tests {
             hofstede_score: 60.0,
             high_side: true,
             rendered: None,
+            lang: None,
+            translation_bleu: None,
+            low_bleu: false,
         }
     }
 
@@ -198,6 +211,19 @@ mod tests {
         let r = read(&path).unwrap();
         assert_eq!(r.rows.len(), 3);
         assert!(!r.torn_tail);
+    }
+
+    #[test]
+    fn rows_without_the_multilingual_fields_still_read() {
+        let old = r#"{"model":"m","approach":"personas","dimension":"idv","country":"A","language":"x","tier":"high","prompt_id":"p","p_high":0.5,"p_high_by_order":[0.5,0.5],"label_mass":[0.9,0.8],"hofstede_score":60.0,"high_side":true}"#;
+        let r: ResultRow = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            (r.lang, r.translation_bleu, r.low_bleu),
+            (None, None, false)
+        );
+        assert!(!serde_json::to_string(&row("A", "p", 0.5))
+            .unwrap()
+            .contains("\"lang\""));
     }
 
     #[test]

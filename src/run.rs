@@ -1,6 +1,6 @@
 //! `hofbench run`: build the item grid, score what is not done yet, batch by batch, then stats.
 
-use crate::cli::{Preset, RunArgs, Weights};
+use crate::cli::{Approach, Preset, RunArgs, Weights};
 use crate::countries::{self, Country};
 use crate::dimension::Dimension;
 use crate::fetch::{self, ResolvedModel};
@@ -8,7 +8,8 @@ use crate::models::WeightFormat;
 use crate::prompts::{PromptItem, PromptSet};
 use crate::results::{ResultRow, ResultsWriter};
 use crate::scorer::{OptionScore, Scorer};
-use crate::template::{personas_user_turn, Order};
+use crate::template::{multilingual_user_turn, personas_user_turn, Order, TranslatedItem};
+use crate::translate::{self, LanguageTexts};
 use crate::{stats, Error, Result};
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
@@ -67,6 +68,12 @@ pub struct Settings {
     pub weights: String,
     pub keep_text: bool,
     pub device: String,
+    /// Translation cache of a multilingual run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub translations: Option<String>,
+    /// Round-trip BLEU below which multilingual rows are flagged `low_bleu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bleu_threshold: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -93,6 +100,9 @@ struct Work<'a> {
     item: &'a PromptItem,
     texts: [String; 2],
     ids: [Vec<u32>; 2],
+    /// Multilingual approach: the prompt's NLLB language and its request's round-trip BLEU.
+    lang: Option<String>,
+    bleu: Option<f64>,
 }
 
 impl Work<'_> {
@@ -103,6 +113,7 @@ impl Work<'_> {
         approach: &str,
         scores: &[OptionScore],
         keep_text: bool,
+        bleu_threshold: f64,
     ) -> ResultRow {
         let by_order = [scores[0].p_a, 1.0 - scores[1].p_a];
         let dim = self.item.dimension;
@@ -120,6 +131,9 @@ impl Work<'_> {
             hofstede_score: self.country.score(dim),
             high_side: self.country.high_side(dim),
             rendered: keep_text.then(|| self.texts.clone()),
+            lang: self.lang.clone(),
+            translation_bleu: self.bleu,
+            low_bleu: self.bleu.is_some_and(|b| b < bleu_threshold),
         }
     }
 }
@@ -141,6 +155,19 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             prompt_set.source, dimensions
         )));
     }
+    // The multilingual approach needs every text translated before any slow work.
+    let translations: Option<Vec<LanguageTexts>> = match args.approach {
+        Approach::Personas => None,
+        Approach::Multilingual => {
+            let mut langs: Vec<String> = Vec::new();
+            for c in &countries {
+                if !langs.contains(&c.nllb_code) {
+                    langs.push(c.nllb_code.clone());
+                }
+            }
+            Some(translate::load_for_run(&args.translations, &langs, &items)?)
+        }
+    };
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
     let (mut writer, existing) = ResultsWriter::open(&args.out)?;
 
@@ -207,8 +234,28 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             }
             let mut texts: [String; 2] = Default::default();
             let mut ids: [Vec<u32>; 2] = Default::default();
+            let translated = translations.as_ref().map(|all| {
+                let lang = all
+                    .iter()
+                    .find(|t| t.lang == country.nllb_code)
+                    .expect("load_for_run covers every selected country's language");
+                (lang, &lang.items[&item.id])
+            });
             for (k, order) in Order::BOTH.into_iter().enumerate() {
-                let turn = personas_user_turn(&country.persona_name, item, order)?;
+                let turn = match translated {
+                    None => personas_user_turn(&country.persona_name, item, order)?,
+                    Some((lang, rows)) => multilingual_user_turn(
+                        &TranslatedItem {
+                            request: &rows[0].translation,
+                            high_action: &rows[1].translation,
+                            low_action: &rows[2].translation,
+                            choose: &lang.instructions[0],
+                            answer: &lang.instructions[1],
+                            request_has_choice: item.request_has_choice,
+                        },
+                        order,
+                    )?,
+                };
                 (texts[k], ids[k]) = scorer.encode_user_turn(&turn)?;
             }
             work.push(Work {
@@ -216,6 +263,8 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
                 item,
                 texts,
                 ids,
+                lang: translated.map(|(l, _)| l.lang.clone()),
+                bleu: translated.and_then(|(_, rows)| rows[0].bleu),
             });
         }
     }
@@ -238,6 +287,10 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             weights: format!("{format:?}").to_lowercase(),
             keep_text: args.keep_text,
             device: "cpu".into(),
+            translations: translations
+                .is_some()
+                .then(|| args.translations.display().to_string()),
+            bleu_threshold: translations.is_some().then_some(args.bleu_threshold),
         },
         labels,
         started,
@@ -279,7 +332,15 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         let out: Vec<ResultRow> = batch
             .iter()
             .zip(scores.chunks(2))
-            .map(|(w, s)| w.result_row(&model.name, approach, s, args.keep_text))
+            .map(|(w, s)| {
+                w.result_row(
+                    &model.name,
+                    approach,
+                    s,
+                    args.keep_text,
+                    args.bleu_threshold,
+                )
+            })
             .collect();
         writer.append(&out)?;
         bar.inc(batch.len() as u64);

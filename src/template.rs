@@ -8,6 +8,7 @@ use serde::Serialize;
 
 const PERSONAS_TEMPLATE: &str = include_str!("../prompts/templates/personas.jinja");
 const PLAIN_CHAT_TEMPLATE: &str = include_str!("../prompts/templates/plain.jinja");
+const MULTILINGUAL_TEMPLATE: &str = include_str!("../prompts/templates/multilingual.jinja");
 
 /// Which option is shown first, as "A".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -39,6 +40,39 @@ pub fn personas_user_turn(persona_name: &str, item: &PromptItem, order: Order) -
         },
     )
     .map_err(|e| Error::Template(format!("prompts/templates/personas.jinja: {e:#}")))
+}
+
+/// The translated texts of one item for the multilingual approach.
+pub struct TranslatedItem<'a> {
+    pub request: &'a str,
+    pub high_action: &'a str,
+    pub low_action: &'a str,
+    /// "Choose one side." in the target language.
+    pub choose: &'a str,
+    /// "Answer with the letter of the option you choose: A or B." in the target language.
+    pub answer: &'a str,
+    pub request_has_choice: bool,
+}
+
+/// The multilingual approach's user message for one item and option order.
+pub fn multilingual_user_turn(item: &TranslatedItem, order: Order) -> Result<String> {
+    let (a, b) = match order {
+        Order::HighFirst => (item.high_action, item.low_action),
+        Order::LowFirst => (item.low_action, item.high_action),
+    };
+    Environment::new()
+        .render_str(
+            MULTILINGUAL_TEMPLATE,
+            context! {
+                request => item.request.trim(),
+                choose => item.choose.trim(),
+                option_a => a.trim(),
+                option_b => b.trim(),
+                answer => item.answer.trim(),
+                request_has_choice => item.request_has_choice,
+            },
+        )
+        .map_err(|e| Error::Template(format!("prompts/templates/multilingual.jinja: {e:#}")))
 }
 
 /// A chat template ready to render conversations into the model's prompt text.
@@ -134,6 +168,26 @@ mod tests {
         assert!(lo.contains("A) Stay with family\nB) Move away\n"), "{lo}");
         let csv = personas_user_turn("Japan", &item(true), Order::HighFirst).unwrap();
         assert!(!csv.contains("Choose one side"), "{csv}");
+    }
+
+    #[test]
+    fn multilingual_turn_uses_the_translated_instructions_and_keeps_the_letters() {
+        let t = TranslatedItem {
+            request: "Dois-je partir ?",
+            high_action: "Partir",
+            low_action: "Rester",
+            choose: "Choisissez un camp.",
+            answer: "Répondez par A ou B.",
+            request_has_choice: false,
+        };
+        let hi = multilingual_user_turn(&t, Order::HighFirst).unwrap();
+        assert_eq!(
+            hi,
+            "Dois-je partir ? Choisissez un camp.\n\nA) Partir\nB) Rester\nRépondez par A ou B."
+        );
+        let lo = multilingual_user_turn(&t, Order::LowFirst).unwrap();
+        assert!(lo.contains("A) Rester\nB) Partir"), "{lo}");
+        assert!(!lo.contains("imagining"));
     }
 
     #[test]

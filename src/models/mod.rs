@@ -3,6 +3,7 @@
 pub mod decoder;
 pub mod gemma;
 pub mod llama;
+pub mod nllb;
 pub mod weights;
 
 use crate::gguf::GgufFile;

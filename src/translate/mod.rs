@@ -1,0 +1,376 @@
+//! The translation cache for the multilingual approach: `DIR/<nllb_code>.jsonl`, one row per
+//! translated text (a request, one of its two actions, or an instruction sentence), plus
+//! `DIR/manifest.json` naming the models and imported files the rows came from.
+//!
+//! `hofbench translate` fills it with NLLB-200 (`pipeline`), `hofbench import-translations`
+//! from the paper's released CSVs (`import`), and `hofbench run --approach multilingual`
+//! reads it (`Translations::load`).
+
+pub mod import;
+pub mod pipeline;
+pub mod split;
+
+use crate::prompts::PromptItem;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+/// Where `translate`, `import-translations` and `run --approach multilingual` look by default.
+pub const DEFAULT_DIR: &str = "prompts/translations";
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// The source language of every prompt.
+pub const ENGLISH: &str = "eng_Latn";
+/// Round-trip BLEU (0–1) below which a translation is flagged, as in the paper's files.
+pub const DEFAULT_BLEU_THRESHOLD: f64 = 0.2;
+
+/// The instruction sentences the templates add after the request, translated like prompts.
+/// `prompt_id` of their rows; the English text must match `prompts/templates/personas.jinja`.
+pub const INSTRUCTIONS: [(&str, &str); 2] = [
+    ("instruction-choose", "Choose one side."),
+    (
+        "instruction-answer",
+        "Answer with the letter of the option you choose: A or B.",
+    ),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    Request,
+    HighAction,
+    LowAction,
+    Instruction,
+}
+
+/// One translated text: a row of `DIR/<lang>.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TranslationRow {
+    pub prompt_id: String,
+    pub field: Field,
+    pub lang: String,
+    /// The English text.
+    pub source: String,
+    pub translation: String,
+    /// The translation translated back to English (absent with --no-back-translation and for
+    /// English rows).
+    pub back_translation: Option<String>,
+    /// Sentence BLEU of the back-translation against the source, 0–1 (sacreBLEU, 13a).
+    pub bleu: Option<f64>,
+    /// Sentence chrF of the back-translation against the source, 0–1.
+    pub chrf: Option<f64>,
+}
+
+impl TranslationRow {
+    /// An English row: the text itself, not translated.
+    pub fn english(prompt_id: &str, field: Field, source: &str) -> Self {
+        Self {
+            prompt_id: prompt_id.to_string(),
+            field,
+            lang: ENGLISH.to_string(),
+            source: source.to_string(),
+            translation: source.to_string(),
+            back_translation: None,
+            bleu: None,
+            chrf: None,
+        }
+    }
+}
+
+/// The texts of a prompt set to translate: every item's request and actions, then the
+/// instructions.
+pub fn texts_of(items: &[PromptItem]) -> Vec<(String, Field, String)> {
+    let mut out = Vec::with_capacity(items.len() * 3 + INSTRUCTIONS.len());
+    for it in items {
+        out.push((it.id.clone(), Field::Request, it.request.clone()));
+        out.push((it.id.clone(), Field::HighAction, it.high_action.clone()));
+        out.push((it.id.clone(), Field::LowAction, it.low_action.clone()));
+    }
+    for (id, text) in INSTRUCTIONS {
+        out.push((id.to_string(), Field::Instruction, text.to_string()));
+    }
+    out
+}
+
+pub fn lang_file(dir: &Path, lang: &str) -> PathBuf {
+    dir.join(format!("{lang}.jsonl"))
+}
+
+/// The rows of one language file, keyed by (prompt_id, field); a later row replaces an
+/// earlier one (a retranslation after the English text changed).
+#[derive(Debug, Default)]
+pub struct LangCache {
+    pub rows: BTreeMap<(String, Field), TranslationRow>,
+}
+
+impl LangCache {
+    /// Read `DIR/<lang>.jsonl`; a last line without its newline (a killed writer) is cut off.
+    pub fn open(dir: &Path, lang: &str) -> Result<Self> {
+        let path = lang_file(dir, lang);
+        let mut cache = LangCache::default();
+        if !path.exists() {
+            return Ok(cache);
+        }
+        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let mut reader = BufReader::new(file);
+        let mut line = String::new();
+        let (mut line_no, mut complete) = (0usize, 0u64);
+        loop {
+            line.clear();
+            let n = reader
+                .read_line(&mut line)
+                .map_err(|e| Error::io(&path, e))?;
+            if n == 0 {
+                break;
+            }
+            line_no += 1;
+            if !line.ends_with('\n') {
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| Error::io(&path, e))?;
+                f.set_len(complete).map_err(|e| Error::io(&path, e))?;
+                break;
+            }
+            complete += n as u64;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let row: TranslationRow = serde_json::from_str(&line).map_err(|e| {
+                Error::bad_input(&path, line_no, format!("not a translation row: {e}"))
+            })?;
+            if row.lang != lang {
+                return Err(Error::bad_input(
+                    &path,
+                    line_no,
+                    format!("row of language {:?} in the file of {lang}", row.lang),
+                ));
+            }
+            cache.rows.insert((row.prompt_id.clone(), row.field), row);
+        }
+        Ok(cache)
+    }
+
+    /// The cached row for this text, if its English source is the same.
+    pub fn get(&self, prompt_id: &str, field: Field, source: &str) -> Option<&TranslationRow> {
+        self.rows
+            .get(&(prompt_id.to_string(), field))
+            .filter(|r| r.source == source)
+    }
+}
+
+/// Append rows to `DIR/<lang>.jsonl` and make them durable before returning.
+pub fn append_rows(dir: &Path, lang: &str, rows: &[TranslationRow]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let path = lang_file(dir, lang);
+    let mut buf = Vec::new();
+    for r in rows {
+        serde_json::to_writer(&mut buf, r)?;
+        buf.push(b'\n');
+    }
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    f.write_all(&buf).map_err(|e| Error::io(&path, e))?;
+    f.sync_data().map_err(|e| Error::io(&path, e))
+}
+
+/// What made the rows of a translation folder.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CacheManifest {
+    pub tool: String,
+    pub version: String,
+    /// NLLB models that translated rows here.
+    #[serde(default)]
+    pub models: Vec<ModelRecord>,
+    /// Imported CSV files.
+    #[serde(default)]
+    pub imports: Vec<ImportRecord>,
+    /// Per language: rows, corpus round-trip BLEU/chrF (0–1) and rows below the threshold.
+    #[serde(default)]
+    pub languages: BTreeMap<String, LanguageSummary>,
+    /// Texts kept in English because no translation was available (import without a model).
+    #[serde(default)]
+    pub kept_in_english: BTreeMap<String, Vec<String>>,
+    pub bleu_threshold: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRecord {
+    pub name: String,
+    pub revision: Option<String>,
+    pub path: String,
+    /// sha256 of config.json, tokenizer.json and every weight file, by file name.
+    pub sha256: BTreeMap<String, String>,
+    pub beams: usize,
+    pub max_length: String,
+    pub back_translation: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportRecord {
+    pub file: String,
+    pub sha256: String,
+    pub rows_imported: usize,
+    pub rows_unmatched: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LanguageSummary {
+    pub rows: usize,
+    pub corpus_bleu: Option<f64>,
+    pub corpus_chrf: Option<f64>,
+    pub mean_sentence_bleu: Option<f64>,
+    pub low_bleu_rows: usize,
+}
+
+impl CacheManifest {
+    pub fn load_or_new(dir: &Path) -> Result<Self> {
+        let path = dir.join(MANIFEST_FILE);
+        if !path.exists() {
+            return Ok(Self {
+                tool: "hofbench".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                bleu_threshold: DEFAULT_BLEU_THRESHOLD,
+                ..Default::default()
+            });
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::bad_input(&path, e.line(), e.to_string()))
+    }
+
+    /// Recompute the per-language summaries from the files and write the manifest.
+    pub fn save(&mut self, dir: &Path, langs: &[String]) -> Result<()> {
+        for lang in langs {
+            let cache = LangCache::open(dir, lang)?;
+            self.languages
+                .insert(lang.clone(), summarize(&cache, self.bleu_threshold));
+        }
+        let path = dir.join(MANIFEST_FILE);
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+    }
+}
+
+fn summarize(cache: &LangCache, threshold: f64) -> LanguageSummary {
+    let scored: Vec<&TranslationRow> = cache
+        .rows
+        .values()
+        .filter(|r| r.back_translation.is_some())
+        .collect();
+    let pairs = || {
+        scored.iter().map(|r| {
+            (
+                r.back_translation.as_deref().unwrap_or(""),
+                r.source.as_str(),
+            )
+        })
+    };
+    let bleus: Vec<f64> = cache.rows.values().filter_map(|r| r.bleu).collect();
+    LanguageSummary {
+        rows: cache.rows.len(),
+        corpus_bleu: (!scored.is_empty()).then(|| crate::bleu::corpus_bleu(pairs())),
+        corpus_chrf: (!scored.is_empty()).then(|| crate::bleu::corpus_chrf(pairs())),
+        mean_sentence_bleu: (!bleus.is_empty())
+            .then(|| bleus.iter().sum::<f64>() / bleus.len() as f64),
+        low_bleu_rows: bleus.iter().filter(|&&b| b < threshold).count(),
+    }
+}
+
+/// Everything the multilingual approach asks in one language.
+#[derive(Debug, Clone)]
+pub struct LanguageTexts {
+    pub lang: String,
+    /// prompt_id → (request, high action, low action) rows.
+    pub items: HashMap<String, [TranslationRow; 3]>,
+    /// The two instruction sentences, in `INSTRUCTIONS` order.
+    pub instructions: [String; 2],
+}
+
+/// The cached translations of `items` in `langs`, or an error naming every missing text.
+pub fn load_for_run(
+    dir: &Path,
+    langs: &[String],
+    items: &[PromptItem],
+) -> Result<Vec<LanguageTexts>> {
+    let mut out = Vec::new();
+    let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for lang in langs {
+        let cache = LangCache::open(dir, lang)?;
+        let mut texts = LanguageTexts {
+            lang: lang.clone(),
+            items: HashMap::new(),
+            instructions: Default::default(),
+        };
+        for item in items {
+            let fields = [
+                (Field::Request, &item.request),
+                (Field::HighAction, &item.high_action),
+                (Field::LowAction, &item.low_action),
+            ];
+            // English needs no translation: the prompt's own text serves when not cached.
+            let rows: Vec<TranslationRow> = fields
+                .iter()
+                .filter_map(|(f, src)| match cache.get(&item.id, *f, src) {
+                    Some(r) => Some(r.clone()),
+                    None if lang == ENGLISH => Some(TranslationRow::english(&item.id, *f, src)),
+                    None => None,
+                })
+                .collect();
+            match <[TranslationRow; 3]>::try_from(rows) {
+                Ok(rows) => {
+                    texts.items.insert(item.id.clone(), rows);
+                }
+                Err(_) => missing
+                    .entry(lang.clone())
+                    .or_default()
+                    .push(item.id.clone()),
+            }
+        }
+        for (k, (id, src)) in INSTRUCTIONS.iter().enumerate() {
+            match cache.get(id, Field::Instruction, src) {
+                Some(r) => texts.instructions[k] = r.translation.clone(),
+                None if lang == ENGLISH => texts.instructions[k] = src.to_string(),
+                None => missing
+                    .entry(lang.clone())
+                    .or_default()
+                    .push(id.to_string()),
+            }
+        }
+        out.push(texts);
+    }
+    if !missing.is_empty() {
+        let list: Vec<String> = missing
+            .iter()
+            .map(|(lang, ids)| {
+                let shown: Vec<&str> = ids.iter().take(5).map(String::as_str).collect();
+                let more = if ids.len() > 5 {
+                    format!(" and {} more", ids.len() - 5)
+                } else {
+                    String::new()
+                };
+                format!("{lang}: {}{more}", shown.join(", "))
+            })
+            .collect();
+        let langs: Vec<&str> = missing.keys().map(String::as_str).collect();
+        return Err(Error::Usage(format!(
+            "{} lacks translations for {} language(s): {}. Make them with \
+             `hofbench translate --model NLLB_PATH --languages {} --out {}` (add the same \
+             --prompts), or import published ones with `hofbench import-translations FILE... --out {}`",
+            dir.display(),
+            missing.len(),
+            list.join("; "),
+            langs.join(","),
+            dir.display(),
+            dir.display()
+        )));
+    }
+    Ok(out)
+}
