@@ -214,7 +214,7 @@ pub fn hub_snapshot(repo: &str, revision: Option<&str>) -> Result<(PathBuf, Opti
 }
 
 /// "owner/name": a hub repository id rather than a path.
-fn looks_like_hub_id(m: &str) -> bool {
+pub(crate) fn looks_like_hub_id(m: &str) -> bool {
     let mut parts = m.split('/');
     let ok = |p: Option<&str>| {
         p.is_some_and(|p| {

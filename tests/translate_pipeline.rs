@@ -566,3 +566,56 @@ fn without_back_translation_rows_have_no_round_trip_scores() {
         .iter()
         .all(|r| r.back_translation.is_none() && r.bleu.is_none() && r.chrf.is_none()));
 }
+
+/// `translate --model org/name` finds the checkpoint in an offline hub cache ($HF_HUB_CACHE),
+/// the same lookup as `run --model`, and records the hub name and snapshot revision.
+#[test]
+fn translate_takes_a_hub_id_from_an_offline_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = dir.path().join("hub");
+    let commit = "89abcdef0123456789abcdef0123456789abcdef";
+    let repo = hub.join("models--tiny--nllb");
+    let snap = repo.join("snapshots").join(commit);
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), commit).unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(tiny_path().join(f), snap.join(f)).unwrap();
+    }
+    let prompts = dir.path().join("p.jsonl");
+    let text = std::fs::read_to_string(root().join("prompts/requests/idv.jsonl")).unwrap();
+    std::fs::write(&prompts, text.lines().next().unwrap()).unwrap();
+    let out = dir.path().join("cache");
+    let run = |model: &str| {
+        bin()
+            .env("HF_HUB_CACHE", &hub)
+            .args(["--quiet", "translate", "--model", model])
+            .args([
+                "--languages",
+                "fra_Latn",
+                "--beams",
+                "1",
+                "--max-length",
+                "8",
+            ])
+            .arg("--no-back-translation")
+            .arg("--prompts")
+            .arg(&prompts)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let o = run("tiny/nllb");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(rows(&out, "fra_Latn").len(), 3 + 2);
+    let manifest = CacheManifest::load_or_new(&out).unwrap();
+    assert_eq!(manifest.models[0].name, "tiny/nllb");
+    assert_eq!(manifest.models[0].revision.as_deref(), Some(commit));
+    let missing = run("tiny/absent");
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        !missing.status.success() && err.contains("models--tiny--absent"),
+        "{err}"
+    );
+}

@@ -1190,6 +1190,15 @@ pub fn resolve_checkpoint(path: &Path) -> Result<CheckpointDir> {
         }
     }
     if !path.exists() {
+        // `facebook/nllb-200-3.3B`: the same offline hub-cache lookup as `run --model`.
+        if let Some(repo) = path.to_str().filter(|p| crate::fetch::looks_like_hub_id(p)) {
+            let (dir, _) = crate::fetch::hub_snapshot(repo, None)?;
+            return Ok(CheckpointDir {
+                revision: Some(name_of(&dir)),
+                dir,
+                name: repo.to_string(),
+            });
+        }
         return Err(Error::model(path, "no such NLLB model folder"));
     }
     Err(Error::model(
