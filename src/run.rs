@@ -7,7 +7,7 @@ use crate::fetch::{self, ResolvedModel};
 use crate::gguf::sha256_file;
 use crate::models::WeightFormat;
 use crate::prompts::{PromptItem, PromptSet};
-use crate::results::{ResultRow, ResultsWriter};
+use crate::results::{self, ResultRow, ResultsWriter};
 use crate::scorer::{OptionScore, Scorer};
 use crate::template::{personas_user_turn, Order};
 use crate::{stats, Error, Result};
@@ -115,12 +115,14 @@ impl Work<'_> {
             language: self.country.language.clone(),
             tier: self.country.tier,
             prompt_id: self.item.id.clone(),
-            p_high: (by_order[0] + by_order[1]) / 2.0,
-            p_high_by_order: by_order,
-            label_mass: [scores[0].label_mass, scores[1].label_mass],
+            mode: results::MODE_LOGITS.to_string(),
+            p_high: Some((by_order[0] + by_order[1]) / 2.0),
+            p_high_by_order: Some(by_order),
+            label_mass: Some([scores[0].label_mass, scores[1].label_mass]),
             hofstede_score: self.country.score(dim),
             high_side: self.country.high_side(dim),
             rendered: keep_text.then(|| self.texts.clone()),
+            response: None,
         }
     }
 }
