@@ -722,7 +722,7 @@ pub fn summary(a: &Analysis) -> String {
             md,
             "Correlation of the share of high-side answers with the Hofstede score. Country \
              level: one point per country, Pearson r with stars from the correct p \
-             (n = countries) and, in brackets, the paper's stars (n = answers); 95% CIs by \
+             (n = countries), \"paper stars\" from the paper's p (n = answers); 95% CIs by \
              Fisher z and by a seeded bootstrap over countries ({} resamples, seed {}). \
              Response level: point-biserial over decided answers. \
              Stars: * p<0.05, ** p<0.01, *** p<0.001.\n",
