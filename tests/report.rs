@@ -218,3 +218,27 @@ fn import_results_then_stats_and_report_from_the_command_line() {
     );
     assert!(!dir.path().join("never").exists());
 }
+
+#[test]
+fn a_folder_of_runs_must_not_hold_the_same_rows_twice() {
+    let dir = two_runs();
+    let copy = dir.path().join("synthetic-again");
+    std::fs::create_dir(&copy).unwrap();
+    std::fs::copy(
+        dir.path().join("synthetic/results.jsonl"),
+        copy.join("results.jsonl"),
+    )
+    .unwrap();
+    let out = hofbench(&["--quiet", "stats", s(dir.path())]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("synthetic-again/results.jsonl") && err.contains("is also in"),
+        "{err}"
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    let out = hofbench(&["--quiet", "stats", s(empty.path())]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no results.jsonl"));
+}
