@@ -131,6 +131,28 @@ impl Scatter {
     }
 }
 
+impl Scatter {
+    /// The corner of the plot with the fewest points, for the legend.
+    fn emptiest_corner(&self, x_max: f64) -> SeriesLabelPosition {
+        let count = |left: bool, upper: bool| {
+            self.points
+                .iter()
+                .filter(|p| (p.score < x_max / 2.0) == left && (p.share > 0.5) == upper)
+                .count()
+        };
+        [
+            (SeriesLabelPosition::UpperLeft, count(true, true)),
+            (SeriesLabelPosition::LowerRight, count(false, false)),
+            (SeriesLabelPosition::UpperRight, count(false, true)),
+            (SeriesLabelPosition::LowerLeft, count(true, false)),
+        ]
+        .into_iter()
+        .min_by_key(|(_, n)| *n)
+        .map(|(corner, _)| corner)
+        .expect("four corners")
+    }
+}
+
 impl Figure for Scatter {
     fn size(&self) -> (u32, u32) {
         (900, 640)
@@ -192,7 +214,12 @@ impl Figure for Scatter {
                 .draw_series(pts.iter().map(|&(p, dy)| {
                     EmptyElement::at((p.score, p.share))
                         + Circle::new((0, 0), 5, colour.filled())
-                        + Text::new(p.label.clone(), (7, -7 - dy), (FAMILY, 12).into_font())
+                        // Stacks grow towards the middle of the plot, away from its edges.
+                        + Text::new(
+                            p.label.clone(),
+                            (7, if p.share > 0.5 { -7 + dy } else { -7 - dy }),
+                            (FAMILY, 12).into_font(),
+                        )
                 }))
                 .map_err(msg)?
                 .label(format!("{tier}-resource countries"))
@@ -200,7 +227,7 @@ impl Figure for Scatter {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(self.emptiest_corner(x_max))
             .label_font((FAMILY, 13))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
