@@ -340,6 +340,29 @@ mod tests {
     }
 
     #[test]
+    fn translated_prompt_wins_and_a_file_may_mix_dimensions() {
+        let text = "Translated_Prompt,English_Prompt,Target_Language,Target_Nationality,\
+                    Resource_Level,MAS_Score,Long_Term_Orientation_Score,Matching_Choice,\
+                    Expected_Masculine,Expected_Feminine,Expected_Long_Term,Expected_Short_Term\n\
+                    t,e,Korean,South Korea,,39,86,Feminine,m,f,,\n\
+                    t,e,Korean,South Korea,mid,39,86,Long Term,,,l,s\n";
+        let rows = parse_paper_results(text, Path::new("mixed.csv"), "m").unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| r.approach == "multilingual"));
+        assert_eq!(
+            (rows[0].dimension, rows[0].p_high, rows[0].high_side),
+            (Dimension::Mas, Some(0.0), false)
+        );
+        // An empty Resource_Level falls back to our table's tier for a known country.
+        assert_eq!(rows[0].tier, Tier::Mid);
+        assert_eq!(
+            (rows[1].dimension, rows[1].p_high, rows[1].high_side),
+            (Dimension::Lto, Some(1.0), true)
+        );
+        assert_eq!(rows[1].prompt_id, "mixed.csv:3");
+    }
+
+    #[test]
     fn nationality_matches_name_or_persona_name() {
         let table = countries::builtin();
         assert_eq!(
