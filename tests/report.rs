@@ -118,6 +118,11 @@ fn report_writes_plots_and_an_offline_html_page() {
     assert!(html.contains("<th>approach</th>"));
     let summary = std::fs::read_to_string(dir.path().join("report/summary.md")).unwrap();
     assert!(summary.contains("## imported") && summary.contains("## synthetic"));
+    assert!(summary.contains("## Models compared"));
+    assert!(
+        summary.contains("| synthetic | multilingual | +0.70 (n=8) |"),
+        "{summary}"
+    );
 
     // Statistics over both runs, as if from one file.
     let corr = std::fs::read_to_string(dir.path().join("stats/correlations.csv")).unwrap();

@@ -716,6 +716,32 @@ fn r_cell(c: Option<&CorrelationRow>) -> String {
 /// The Markdown summary: per model, the paper's tables and ours.
 pub fn summary(a: &Analysis) -> String {
     let mut md = String::new();
+    if a.models().len() > 1 {
+        writeln!(
+            md,
+            "## Models compared\n\nCountry-level Pearson r (all tiers) with the Hofstede score.\n"
+        )
+        .unwrap();
+        writeln!(md, "| model | approach | idv | mas | uai | pdi | lto |").unwrap();
+        writeln!(md, "|---|---|---|---|---|---|---|").unwrap();
+        for model in a.models() {
+            let mut approaches: Vec<&str> = a.groups_of(model).iter().map(|g| g.0).collect();
+            approaches.dedup();
+            for approach in approaches {
+                let cells: Vec<String> = Dimension::ALL
+                    .iter()
+                    .map(
+                        |&d| match a.correlation((model, approach, d), None, Level::Country) {
+                            Some(c) => r_cell(Some(c)),
+                            None => String::new(),
+                        },
+                    )
+                    .collect();
+                writeln!(md, "| {model} | {approach} | {} |", cells.join(" | ")).unwrap();
+            }
+        }
+        writeln!(md).unwrap();
+    }
     for model in a.models() {
         writeln!(md, "## {model}\n").unwrap();
         writeln!(
