@@ -21,10 +21,31 @@ pub struct Cli {
 pub enum Command {
     /// Score a model on the benchmark, write DIR/results.jsonl and DIR/manifest.json, then DIR/stats/.
     Run(RunArgs),
-    /// Recompute DIR/stats/ from DIR/results.jsonl.
+    /// Recompute DIR/stats/ from DIR/results.jsonl (or from every DIR/*/results.jsonl).
     Stats {
-        /// A run's output folder.
+        /// A run's output folder, or a folder of run folders (one per model, say).
         dir: PathBuf,
+        #[command(flatten)]
+        stats: StatsArgs,
+    },
+    /// Write DIR/report/: plots (PNG and SVG), report.html and summary.md (and DIR/stats/).
+    Report {
+        /// A run's output folder, or a folder of run folders.
+        dir: PathBuf,
+        #[command(flatten)]
+        stats: StatsArgs,
+    },
+    /// Convert the paper's released per-response CSVs into DIR/results.jsonl.
+    ImportResults {
+        /// Personas or multilingual CSV files from the paper's repository.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The model name to give the rows (e.g. gpt-4).
+        #[arg(long)]
+        model: String,
+        /// Output folder (must not hold a results.jsonl yet).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Fetch a model card's weights into the cache (default: the default model).
     Fetch {
@@ -46,6 +67,26 @@ pub enum Command {
         #[arg(long)]
         dimension: Option<String>,
     },
+}
+
+/// Settings of the statistics (`hofbench stats` and `hofbench report`).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct StatsArgs {
+    /// Seed of the bootstrap over countries.
+    #[arg(long, default_value_t = crate::stats::Options::default().seed)]
+    pub seed: u64,
+    /// Bootstrap resamples per country-level correlation.
+    #[arg(long, default_value_t = crate::stats::Options::default().resamples)]
+    pub resamples: usize,
+}
+
+impl StatsArgs {
+    pub fn options(&self) -> crate::stats::Options {
+        crate::stats::Options {
+            seed: self.seed,
+            resamples: self.resamples,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

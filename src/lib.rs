@@ -2,7 +2,8 @@
 //!
 //! Data flows: `prompts` + `countries` → `template` (persona turn, chat template) →
 //! `tokenizer` → `models` (a `CausalLm`) → `scorer` (option-letter probabilities) →
-//! `results` (results.jsonl) → `stats`. `run` ties them together; `fetch` finds weights.
+//! `results` (results.jsonl) → `stats` → `report`. `run` ties them together; `fetch` finds
+//! weights; `import` turns the paper's released answers into results.jsonl.
 
 pub mod bleu;
 pub mod cli;
@@ -11,8 +12,10 @@ pub mod dimension;
 pub mod error;
 pub mod fetch;
 pub mod gguf;
+pub mod import;
 pub mod models;
 pub mod prompts;
+pub mod report;
 pub mod results;
 pub mod run;
 pub mod scorer;

@@ -1,6 +1,6 @@
 use clap::Parser;
 use hofbench::cli::{Cli, Command};
-use hofbench::{fetch, prompts::PromptSet, run, stats, translate, Result};
+use hofbench::{fetch, import, prompts::PromptSet, report, run, stats, translate, Result};
 use std::io::Write;
 
 fn main() {
@@ -16,10 +16,26 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::Run(args) => run::run(args, cli.quiet),
         Command::Translate(args) => translate::pipeline::translate_command(args, cli.quiet),
         Command::ImportTranslations(args) => translate::import::import_command(args, cli.quiet),
-        Command::Stats { dir } => {
-            let summary = stats::run(dir)?;
+        Command::Stats { dir, stats } => {
+            let (_, summary) = stats::run_with(dir, stats.options())?;
             if !cli.quiet {
                 println!("{summary}");
+            }
+            Ok(())
+        }
+        Command::Report { dir, stats } => {
+            let html = report::report(dir, stats.options())?;
+            println!("{}", html.display());
+            Ok(())
+        }
+        Command::ImportResults { files, model, out } => {
+            let (rows, inconclusive) = import::import(files, model, out)?;
+            if !cli.quiet {
+                eprintln!(
+                    "imported {rows} answers ({inconclusive} inconclusive) from {} file(s) into {}",
+                    files.len(),
+                    out.join(hofbench::results::RESULTS_FILE).display()
+                );
             }
             Ok(())
         }

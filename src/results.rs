@@ -20,12 +20,19 @@ pub struct ResultRow {
     pub language: String,
     pub tier: Tier,
     pub prompt_id: String,
-    /// Mean of the two orders' P(high side).
-    pub p_high: f64,
-    /// P(high side) with the high action shown as A, then shown as B.
-    pub p_high_by_order: [f64; 2],
-    /// The two labels' share of the whole next-token distribution, per order.
-    pub label_mass: [f64; 2],
+    /// How the answer was obtained: "logits" (the option letters' probabilities), or
+    /// "imported" (`hofbench import-results`). Files written before this field are "logits".
+    #[serde(default = "default_mode")]
+    pub mode: String,
+    /// Mean of the two orders' P(high side); null for an inconclusive answer (imported or
+    /// judged replies that pick neither side).
+    pub p_high: Option<f64>,
+    /// P(high side) with the high action shown as A, then shown as B (logits mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_high_by_order: Option<[f64; 2]>,
+    /// The two labels' share of the whole next-token distribution, per order (logits mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_mass: Option<[f64; 2]>,
     pub hofstede_score: f64,
     /// The country's side of the dimension: score > 50.
     pub high_side: bool,
@@ -42,6 +49,16 @@ pub struct ResultRow {
     /// `translation_bleu` is below the run's threshold (manifest `settings.bleu_threshold`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub low_bleu: bool,
+    /// The model's free-text reply, where there is one (imported results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
+}
+
+pub const MODE_LOGITS: &str = "logits";
+pub const MODE_IMPORTED: &str = "imported";
+
+fn default_mode() -> String {
+    MODE_LOGITS.to_string()
 }
 
 /// Identifies a row; a rerun skips keys already present.
@@ -58,9 +75,9 @@ impl ResultRow {
         )
     }
 
-    /// The hard choice: the high side wins when p_high > 0.5.
-    pub fn chose_high(&self) -> bool {
-        self.p_high > 0.5
+    /// The hard choice: Some(true) when p_high > 0.5, None for an inconclusive answer.
+    pub fn chose_high(&self) -> Option<bool> {
+        self.p_high.map(|p| p > 0.5)
     }
 }
 
@@ -178,15 +195,17 @@ mod tests {
             language: "x".into(),
             tier: Tier::High,
             prompt_id: prompt.into(),
-            p_high: p,
-            p_high_by_order: [p, p],
-            label_mass: [0.9, 0.8],
+            mode: MODE_LOGITS.into(),
+            p_high: Some(p),
+            p_high_by_order: Some([p, p]),
+            label_mass: Some([0.9, 0.8]),
             hofstede_score: 60.0,
             high_side: true,
             rendered: None,
             lang: None,
             translation_bleu: None,
             low_bleu: false,
+            response: None,
         }
     }
 

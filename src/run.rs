@@ -6,7 +6,7 @@ use crate::dimension::Dimension;
 use crate::fetch::{self, ResolvedModel};
 use crate::models::WeightFormat;
 use crate::prompts::{PromptItem, PromptSet};
-use crate::results::{ResultRow, ResultsWriter};
+use crate::results::{self, ResultRow, ResultsWriter};
 use crate::scorer::{OptionScore, Scorer};
 use crate::template::{multilingual_user_turn, personas_user_turn, Order, TranslatedItem};
 use crate::translate::{self, LanguageTexts};
@@ -125,15 +125,17 @@ impl Work<'_> {
             language: self.country.language.clone(),
             tier: self.country.tier,
             prompt_id: self.item.id.clone(),
-            p_high: (by_order[0] + by_order[1]) / 2.0,
-            p_high_by_order: by_order,
-            label_mass: [scores[0].label_mass, scores[1].label_mass],
+            mode: results::MODE_LOGITS.to_string(),
+            p_high: Some((by_order[0] + by_order[1]) / 2.0),
+            p_high_by_order: Some(by_order),
+            label_mass: Some([scores[0].label_mass, scores[1].label_mass]),
             hofstede_score: self.country.score(dim),
             high_side: self.country.high_side(dim),
             rendered: keep_text.then(|| self.texts.clone()),
             lang: self.lang.clone(),
             translation_bleu: self.bleu,
             low_bleu: self.bleu.is_some_and(|b| b < bleu_threshold),
+            response: None,
         }
     }
 }

@@ -1,0 +1,348 @@
+//! `hofbench report DIR`: the statistics of DIR (see `stats`) as figures and one
+//! self-contained HTML page.
+//!
+//! Writes DIR/stats/ (as `hofbench stats`), then DIR/report/: `plots/*.png` and `plots/*.svg`
+//! (per model × approach: a scatter per dimension, a density figure and a heatmap; a model
+//! comparison when DIR holds several models), `summary.md` and `report.html` (the tables and
+//! the SVGs inline: no scripts, styles or images from anywhere else, so it opens offline).
+
+pub mod plots;
+
+use crate::dimension::Dimension;
+use crate::results::ResultRow;
+use crate::stats::{self, Analysis, Level, Options};
+use crate::{Error, Result};
+use plots::{Density, Figure, Heatmap, ModelBars, Scatter, ScatterPoint};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+pub const REPORT_DIR: &str = "report";
+
+/// A file-name-safe form of a model or approach name.
+fn slug(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    out = out.trim_matches('-').to_string();
+    if out.is_empty() {
+        "x".to_string()
+    } else {
+        out
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A rendered figure: its title and file stem (under plots/), and its SVG text.
+pub struct Rendered {
+    pub title: String,
+    pub stem: String,
+    pub svg: String,
+}
+
+fn figure(fig: &impl Figure, dir: &Path, stem: String, title: String) -> Result<Rendered> {
+    let svg = plots::render(fig, dir, &stem)?;
+    Ok(Rendered { title, stem, svg })
+}
+
+/// Draw every figure of an analysis into `plots_dir`.
+pub fn figures(a: &Analysis, rows: &[ResultRow], plots_dir: &Path) -> Result<Vec<Rendered>> {
+    let mut out = Vec::new();
+    for model in a.models() {
+        let mut approaches: Vec<&str> = a.groups_of(model).iter().map(|g| g.0).collect();
+        approaches.dedup();
+        for approach in approaches {
+            let dims: Vec<Dimension> = a
+                .groups_of(model)
+                .into_iter()
+                .filter(|g| g.0 == approach)
+                .map(|g| g.1)
+                .collect();
+            let base = format!("{}_{}", slug(model), slug(approach));
+            let shares_of = |dim: Dimension| {
+                a.shares.iter().filter(move |s| {
+                    s.model == model && s.approach == approach && s.dimension == dim
+                })
+            };
+            for &dim in &dims {
+                let r = a
+                    .correlation((model, approach, dim), None, Level::Country)
+                    .and_then(|c| c.pearson);
+                let r_text = r.map_or_else(
+                    || "r undefined".to_string(),
+                    |c| format!("r = {:+.2}{} (n = {})", c.r, stats::stars(c.p), c.n),
+                );
+                let title = format!("{model} · {approach} · {dim}: {r_text}");
+                let scatter = Scatter {
+                    title: title.clone(),
+                    points: shares_of(dim)
+                        .map(|s| ScatterPoint {
+                            label: s.country.clone(),
+                            score: s.hofstede_score,
+                            share: s.share_high,
+                            tier: s.tier,
+                        })
+                        .collect(),
+                };
+                out.push(figure(
+                    &scatter,
+                    plots_dir,
+                    format!("scatter_{base}_{dim}"),
+                    title,
+                )?);
+            }
+
+            let panels = dims
+                .iter()
+                .map(|&dim| {
+                    let side = |high: bool| -> Vec<f64> {
+                        rows.iter()
+                            .filter(|r| {
+                                r.model == model
+                                    && r.approach == approach
+                                    && r.dimension == dim
+                                    && r.high_side == high
+                            })
+                            .filter_map(|r| r.p_high)
+                            .collect()
+                    };
+                    (dim.to_string(), side(true), side(false))
+                })
+                .collect();
+            let title = format!("{model} · {approach}: density of p_high by the country's side");
+            let density = Density {
+                title: title.clone(),
+                panels,
+            };
+            out.push(figure(
+                &density,
+                plots_dir,
+                format!("density_{base}"),
+                title,
+            )?);
+
+            let mut countries: Vec<&str> = Vec::new();
+            for s in a
+                .shares
+                .iter()
+                .filter(|s| s.model == model && s.approach == approach)
+            {
+                if !countries.contains(&s.country.as_str()) {
+                    countries.push(&s.country);
+                }
+            }
+            let values = countries
+                .iter()
+                .map(|c| {
+                    dims.iter()
+                        .map(|&dim| {
+                            shares_of(dim)
+                                .find(|s| s.country == *c)
+                                .map(|s| s.share_high - s.expected_share())
+                        })
+                        .collect()
+                })
+                .collect();
+            let title =
+                format!("{model} · {approach}: high-side share − expected (1 high side, 0 low)");
+            let heatmap = Heatmap {
+                title: title.clone(),
+                columns: dims.iter().map(|d| d.to_string()).collect(),
+                rows: countries.iter().map(|c| c.to_string()).collect(),
+                values,
+            };
+            out.push(figure(
+                &heatmap,
+                plots_dir,
+                format!("heatmap_{base}"),
+                title,
+            )?);
+        }
+    }
+
+    let models = a.models();
+    if models.len() > 1 {
+        let mut series = Vec::new();
+        for model in &models {
+            let mut approaches: Vec<&str> = a.groups_of(model).iter().map(|g| g.0).collect();
+            approaches.dedup();
+            for approach in approaches {
+                let name = if approaches_of_all(a).len() > 1 {
+                    format!("{model} ({approach})")
+                } else {
+                    model.to_string()
+                };
+                let values = Dimension::ALL
+                    .iter()
+                    .map(|&d| {
+                        a.correlation((model, approach, d), None, Level::Country)
+                            .and_then(|c| c.pearson)
+                            .map(|c| c.r)
+                    })
+                    .collect();
+                series.push((name, values));
+            }
+        }
+        let title = "Country-level correlation with the Hofstede score, by model".to_string();
+        let bars = ModelBars {
+            title: title.clone(),
+            dimensions: Dimension::ALL.iter().map(|d| d.to_string()).collect(),
+            series,
+        };
+        out.push(figure(&bars, plots_dir, "models".to_string(), title)?);
+    }
+    Ok(out)
+}
+
+fn approaches_of_all(a: &Analysis) -> Vec<&str> {
+    let mut v: Vec<&str> = a.shares.iter().map(|s| s.approach.as_str()).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Markdown as written by `stats::summary` (headings, paragraphs, pipe tables) → HTML.
+fn markdown_to_html(md: &str) -> String {
+    let mut html = String::new();
+    let mut in_table = false;
+    for line in md.lines() {
+        let line = line.trim_end();
+        if let Some(cells) = line.strip_prefix('|') {
+            let cells: Vec<&str> = cells
+                .trim_end_matches('|')
+                .split('|')
+                .map(str::trim)
+                .collect();
+            if cells.iter().all(|c| c.chars().all(|ch| ch == '-')) {
+                continue; // the header separator
+            }
+            let tag = if in_table { "td" } else { "th" };
+            if !in_table {
+                html.push_str("<table>\n");
+                in_table = true;
+            }
+            html.push_str("<tr>");
+            for c in cells {
+                write!(html, "<{tag}>{}</{tag}>", escape(c)).unwrap();
+            }
+            html.push_str("</tr>\n");
+            continue;
+        }
+        if in_table {
+            html.push_str("</table>\n");
+            in_table = false;
+        }
+        if let Some(h) = line.strip_prefix("## ") {
+            writeln!(html, "<h2>{}</h2>", escape(h)).unwrap();
+        } else if !line.is_empty() {
+            writeln!(html, "<p>{}</p>", escape(line)).unwrap();
+        }
+    }
+    if in_table {
+        html.push_str("</table>\n");
+    }
+    html
+}
+
+/// A CSV table as an HTML table, numbers shortened to 4 significant digits.
+fn csv_to_html(text: &str) -> String {
+    let mut html = String::from("<table>\n");
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes());
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.expect("our own CSV");
+        let tag = if i == 0 { "th" } else { "td" };
+        html.push_str("<tr>");
+        for cell in rec.iter() {
+            let shown = match cell.parse::<f64>() {
+                Ok(v) if cell.contains('.') || cell.contains('e') => format!("{v:.4}"),
+                _ => cell.to_string(),
+            };
+            write!(html, "<{tag}>{}</{tag}>", escape(&shown)).unwrap();
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str("</table>\n");
+    html
+}
+
+/// An SVG document as an inline element (no XML declaration).
+fn inline_svg(svg: &str) -> &str {
+    match svg.find("<svg") {
+        Some(i) => &svg[i..],
+        None => svg,
+    }
+}
+
+pub fn html(a: &Analysis, source: &Path, figures: &[Rendered]) -> String {
+    let mut h = String::new();
+    h.push_str(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>hofbench report</title>\n<style>\n\
+         body{font-family:'DejaVu Sans',Arial,sans-serif;margin:2em auto;max-width:1500px;color:#222}\n\
+         table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:13px}\n\
+         th,td{border:1px solid #bbb;padding:3px 7px;text-align:right}\n\
+         th{background:#eee}td:first-child,td:nth-child(2){text-align:left}\n\
+         figure{margin:1em 0}figcaption{font-weight:bold;margin-bottom:0.3em}\n\
+         svg{max-width:100%;height:auto}\n\
+         </style>\n</head>\n<body>\n",
+    );
+    writeln!(
+        h,
+        "<h1>hofbench report</h1>\n<p>Results in <code>{}</code>; hofbench {}. Models: {}.</p>",
+        escape(&source.display().to_string()),
+        env!("CARGO_PKG_VERSION"),
+        escape(&a.models().join(", "))
+    )
+    .unwrap();
+    h.push_str(&markdown_to_html(&stats::summary(a)));
+    h.push_str("<h2>Figures</h2>\n");
+    for f in figures {
+        writeln!(
+            h,
+            "<figure id=\"{}\">\n<figcaption>{}</figcaption>\n{}\n</figure>",
+            escape(&f.stem),
+            escape(&f.title),
+            inline_svg(&f.svg)
+        )
+        .unwrap();
+    }
+    h.push_str("<h2>Tables</h2>\n");
+    for (name, text) in stats::tables(a) {
+        writeln!(
+            h,
+            "<details><summary>{name}</summary>\n{}</details>",
+            csv_to_html(&text)
+        )
+        .unwrap();
+    }
+    h.push_str("</body>\n</html>\n");
+    h
+}
+
+/// Compute DIR/stats/ and write DIR/report/. Returns the path of report.html.
+pub fn report(dir: &Path, options: Options) -> Result<PathBuf> {
+    let rows = stats::load(dir)?;
+    let (analysis, md) = stats::run_with(dir, options)?;
+    let out = dir.join(REPORT_DIR);
+    let plots_dir = out.join("plots");
+    std::fs::create_dir_all(&plots_dir).map_err(|e| Error::io(&plots_dir, e))?;
+    let figs = figures(&analysis, &rows, &plots_dir)?;
+    stats::write_file(&out.join("summary.md"), &md)?;
+    let path = out.join("report.html");
+    stats::write_file(&path, &html(&analysis, dir, &figs))?;
+    Ok(path)
+}

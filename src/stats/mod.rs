@@ -1,0 +1,849 @@
+//! Statistics over `results.jsonl`, usable as a library on its own: per-country shares of
+//! high-side answers and their correlation with the Hofstede scores (country and response
+//! level, by tier), classification of countries by side, and per-model diagnostics. Every
+//! table is keyed by model × approach × dimension, whatever produced the rows (logits,
+//! imported, generated; personas or multilingual).
+//!
+//! Definitions (the paper's, and where we are stricter):
+//! - An answer is high-side when p_high > 0.5, low-side otherwise; p_high = null is an
+//!   inconclusive answer.
+//! - `share_high` counts inconclusive answers in its denominator (the paper's Table 2 figure);
+//!   `share_high_decided` leaves them out.
+//! - Country level: Pearson/Spearman of `share_high` against the score over countries;
+//!   `pearson_p` uses n = countries, `pearson_p_paper` the paper's n = answers of those countries.
+//! - Response level: each decided answer's 0/1 choice against its country's score
+//!   (point-biserial); inconclusive answers are left out.
+
+pub mod classification;
+pub mod correlation;
+pub mod diagnostics;
+
+use crate::dimension::{Dimension, Tier};
+use crate::results::{self, ResultRow, RESULTS_FILE};
+use crate::{Error, Result};
+pub use classification::{separation, Separation};
+pub use correlation::{
+    benjamini_hochberg, bootstrap_ci, fisher_ci, pearson, spearman, stars, two_sided_p,
+    BootstrapCi, Correlation,
+};
+pub use diagnostics::{diagnostics, Diagnostics};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Where the tables go, inside the folder analysed.
+pub const STATS_DIR: &str = "stats";
+pub const CONFIDENCE: f64 = 0.95;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+    /// Seed of the bootstrap over countries.
+    pub seed: u64,
+    /// Bootstrap resamples per country-level correlation.
+    pub resamples: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            seed: 20240614,
+            resamples: 2000,
+        }
+    }
+}
+
+/// model, approach, dimension.
+pub type GroupKey = (String, String, Dimension);
+
+/// Per country × dimension × approach × model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CountryShare {
+    pub model: String,
+    pub approach: String,
+    pub dimension: Dimension,
+    pub country: String,
+    pub language: String,
+    pub tier: Tier,
+    pub hofstede_score: f64,
+    pub high_side: bool,
+    /// All answers, inconclusive included.
+    pub n: usize,
+    pub n_high: usize,
+    pub n_low: usize,
+    pub n_inconclusive: usize,
+    /// n_high / n (the paper's share).
+    pub share_high: f64,
+    /// n_high / (n_high + n_low).
+    pub share_high_decided: Option<f64>,
+    /// Mean p_high over decided answers (the soft share).
+    pub mean_p_high: Option<f64>,
+    pub mean_label_mass: Option<f64>,
+}
+
+impl CountryShare {
+    /// The share a perfectly culture-following model would give: 1 on the high side, 0 below.
+    pub fn expected_share(&self) -> f64 {
+        f64::from(u8::from(self.high_side))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Country,
+    Response,
+}
+
+impl Level {
+    pub fn code(self) -> &'static str {
+        match self {
+            Level::Country => "country",
+            Level::Response => "response",
+        }
+    }
+}
+
+/// One row of correlations.csv.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorrelationRow {
+    pub model: String,
+    pub approach: String,
+    pub dimension: Dimension,
+    /// None = all tiers.
+    pub tier: Option<Tier>,
+    pub level: Level,
+    /// Countries (country level) or decided answers (response level).
+    pub n: usize,
+    pub pearson: Option<Correlation>,
+    /// The paper's p: the same r tested as if n were the number of answers.
+    pub pearson_p_paper: Option<f64>,
+    /// Fisher-z interval for r.
+    pub pearson_ci: Option<(f64, f64)>,
+    pub spearman: Option<Correlation>,
+    /// Benjamini–Hochberg adjusted `pearson_p` across the whole table.
+    pub p_bh: Option<f64>,
+}
+
+/// A country-level bootstrap interval (bootstrap.csv).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BootstrapRow {
+    pub model: String,
+    pub approach: String,
+    pub dimension: Dimension,
+    pub tier: Option<Tier>,
+    pub n: usize,
+    pub seed: u64,
+    pub ci: BootstrapCi,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassificationRow {
+    pub model: String,
+    pub approach: String,
+    pub dimension: Dimension,
+    pub separation: Separation,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiagnosticsRow {
+    pub model: String,
+    pub approach: String,
+    /// None = all dimensions.
+    pub dimension: Option<Dimension>,
+    pub diagnostics: Diagnostics,
+}
+
+/// Everything `hofbench stats` computes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    pub options: Options,
+    pub shares: Vec<CountryShare>,
+    pub correlations: Vec<CorrelationRow>,
+    pub bootstrap: Vec<BootstrapRow>,
+    pub classification: Vec<ClassificationRow>,
+    pub diagnostics: Vec<DiagnosticsRow>,
+}
+
+fn tier_code(tier: Option<Tier>) -> &'static str {
+    tier.map_or("all", Tier::code)
+}
+
+fn groups(rows: &[ResultRow]) -> BTreeMap<GroupKey, Vec<&ResultRow>> {
+    let mut g: BTreeMap<GroupKey, Vec<&ResultRow>> = BTreeMap::new();
+    for r in rows {
+        g.entry((r.model.clone(), r.approach.clone(), r.dimension))
+            .or_default()
+            .push(r);
+    }
+    g
+}
+
+fn country_share(key: &GroupKey, country: &str, rows: &[&ResultRow]) -> CountryShare {
+    let n = rows.len();
+    let decided: Vec<f64> = rows.iter().filter_map(|r| r.p_high).collect();
+    let n_high = decided.iter().filter(|&&p| p > 0.5).count();
+    let masses: Vec<f64> = rows.iter().filter_map(|r| r.label_mass).flatten().collect();
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    CountryShare {
+        model: key.0.clone(),
+        approach: key.1.clone(),
+        dimension: key.2,
+        country: country.to_string(),
+        language: rows[0].language.clone(),
+        tier: rows[0].tier,
+        hofstede_score: rows[0].hofstede_score,
+        high_side: rows[0].high_side,
+        n,
+        n_high,
+        n_low: decided.len() - n_high,
+        n_inconclusive: n - decided.len(),
+        share_high: n_high as f64 / n as f64,
+        share_high_decided: (!decided.is_empty()).then(|| n_high as f64 / decided.len() as f64),
+        mean_p_high: mean(&decided),
+        mean_label_mass: mean(&masses),
+    }
+}
+
+pub fn country_shares(rows: &[ResultRow]) -> Vec<CountryShare> {
+    let mut out = Vec::new();
+    for (key, rs) in groups(rows) {
+        // Countries in first-seen order, as the run wrote them (the country table's order).
+        let mut by_country: Vec<(&str, Vec<&ResultRow>)> = Vec::new();
+        for r in rs {
+            match by_country.iter_mut().find(|(c, _)| *c == r.country) {
+                Some((_, v)) => v.push(r),
+                None => by_country.push((r.country.as_str(), vec![r])),
+            }
+        }
+        for (country, cr) in by_country {
+            out.push(country_share(&key, country, &cr));
+        }
+    }
+    out
+}
+
+fn tiers() -> impl Iterator<Item = Option<Tier>> {
+    std::iter::once(None).chain(Tier::ALL.into_iter().map(Some))
+}
+
+/// Analyse rows (from one run or several).
+pub fn analyze(rows: &[ResultRow], options: Options) -> Analysis {
+    let shares = country_shares(rows);
+    let mut correlations = Vec::new();
+    let mut bootstrap = Vec::new();
+    let mut classification = Vec::new();
+    let mut diag = Vec::new();
+    let groups = groups(rows);
+    for ((model, approach, dimension), rs) in &groups {
+        let group_shares: Vec<&CountryShare> = shares
+            .iter()
+            .filter(|s| &s.model == model && &s.approach == approach && s.dimension == *dimension)
+            .collect();
+        for tier in tiers() {
+            let in_tier = |t: Tier| tier.is_none_or(|want| want == t);
+            let cs: Vec<&&CountryShare> = group_shares.iter().filter(|s| in_tier(s.tier)).collect();
+            let x: Vec<f64> = cs.iter().map(|s| s.share_high).collect();
+            let y: Vec<f64> = cs.iter().map(|s| s.hofstede_score).collect();
+            let n_answers: usize = cs.iter().map(|s| s.n).sum();
+            let p = pearson(&x, &y);
+            correlations.push(CorrelationRow {
+                model: model.clone(),
+                approach: approach.clone(),
+                dimension: *dimension,
+                tier,
+                level: Level::Country,
+                n: cs.len(),
+                pearson: p,
+                pearson_p_paper: p
+                    .filter(|_| n_answers >= 3)
+                    .map(|c| two_sided_p(c.r, n_answers)),
+                pearson_ci: p.and_then(|c| fisher_ci(c.r, c.n, CONFIDENCE)),
+                spearman: spearman(&x, &y),
+                p_bh: None,
+            });
+            bootstrap.push(BootstrapRow {
+                model: model.clone(),
+                approach: approach.clone(),
+                dimension: *dimension,
+                tier,
+                n: cs.len(),
+                seed: options.seed,
+                ci: bootstrap_ci(&x, &y, options.resamples, options.seed, CONFIDENCE),
+            });
+
+            let (x, y): (Vec<f64>, Vec<f64>) = rs
+                .iter()
+                .filter(|r| in_tier(r.tier))
+                .filter_map(|r| {
+                    r.chose_high()
+                        .map(|h| (f64::from(u8::from(h)), r.hofstede_score))
+                })
+                .unzip();
+            let p = pearson(&x, &y);
+            correlations.push(CorrelationRow {
+                model: model.clone(),
+                approach: approach.clone(),
+                dimension: *dimension,
+                tier,
+                level: Level::Response,
+                n: x.len(),
+                pearson: p,
+                pearson_p_paper: p.map(|c| c.p),
+                pearson_ci: p.and_then(|c| fisher_ci(c.r, c.n, CONFIDENCE)),
+                spearman: spearman(&x, &y),
+                p_bh: None,
+            });
+        }
+        let share: Vec<f64> = group_shares.iter().map(|s| s.share_high).collect();
+        let side: Vec<bool> = group_shares.iter().map(|s| s.high_side).collect();
+        if let Some(separation) = separation(&share, &side) {
+            classification.push(ClassificationRow {
+                model: model.clone(),
+                approach: approach.clone(),
+                dimension: *dimension,
+                separation,
+            });
+        }
+        diag.push(DiagnosticsRow {
+            model: model.clone(),
+            approach: approach.clone(),
+            dimension: Some(*dimension),
+            diagnostics: diagnostics(rs),
+        });
+    }
+    // One "all dimensions" diagnostics row per model × approach.
+    let mut by_model: BTreeMap<(&str, &str), Vec<&ResultRow>> = BTreeMap::new();
+    for ((model, approach, _), rs) in &groups {
+        by_model
+            .entry((model.as_str(), approach.as_str()))
+            .or_default()
+            .extend(rs.iter().copied());
+    }
+    for ((model, approach), rs) in by_model {
+        diag.push(DiagnosticsRow {
+            model: model.to_string(),
+            approach: approach.to_string(),
+            dimension: None,
+            diagnostics: diagnostics(&rs),
+        });
+    }
+    diag.sort_by(|a, b| {
+        (&a.model, &a.approach, a.dimension.is_none(), a.dimension).cmp(&(
+            &b.model,
+            &b.approach,
+            b.dimension.is_none(),
+            b.dimension,
+        ))
+    });
+
+    let p: Vec<Option<f64>> = correlations
+        .iter()
+        .map(|c| c.pearson.map(|p| p.p))
+        .collect();
+    for (c, adj) in correlations.iter_mut().zip(benjamini_hochberg(&p)) {
+        c.p_bh = adj;
+    }
+    Analysis {
+        options,
+        shares,
+        correlations,
+        bootstrap,
+        classification,
+        diagnostics: diag,
+    }
+}
+
+/// The results files under `dir`: its own `results.jsonl`, or else those of the run folders
+/// directly inside it (one per model, say), in name order.
+pub fn results_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let own = dir.join(RESULTS_FILE);
+    if own.is_file() {
+        return Ok(vec![own]);
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let candidate = entry.path().join(RESULTS_FILE);
+        if candidate.is_file() {
+            files.push(candidate);
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::bad_input(
+            dir,
+            0,
+            format!("no {RESULTS_FILE} in this folder or in the folders directly inside it"),
+        ));
+    }
+    Ok(files)
+}
+
+/// Read every row under `dir` (see `results_files`). The same row in two files is an error:
+/// it would be counted twice.
+pub fn load(dir: &Path) -> Result<Vec<ResultRow>> {
+    let mut rows = Vec::new();
+    let mut seen: HashMap<results::RowKey, usize> = HashMap::new();
+    let files = results_files(dir)?;
+    for (i, path) in files.iter().enumerate() {
+        let file_rows = results::read(path)?.rows;
+        for r in &file_rows {
+            if let Some(&other) = seen.get(&r.key()) {
+                if other != i {
+                    return Err(Error::bad_input(
+                        path,
+                        0,
+                        format!(
+                            "row {}/{}/{}/{}/{} is also in {}",
+                            r.model,
+                            r.approach,
+                            r.dimension,
+                            r.country,
+                            r.prompt_id,
+                            files[other].display()
+                        ),
+                    ));
+                }
+            } else {
+                seen.insert(r.key(), i);
+            }
+        }
+        rows.extend(file_rows);
+    }
+    if rows.is_empty() {
+        return Err(Error::bad_input(
+            &files[0],
+            0,
+            "no results to compute statistics from",
+        ));
+    }
+    Ok(rows)
+}
+
+/// Recompute `DIR/stats/` from the results under DIR with the default options. Returns the
+/// Markdown summary.
+pub fn run(dir: &Path) -> Result<String> {
+    run_with(dir, Options::default()).map(|(_, md)| md)
+}
+
+pub fn run_with(dir: &Path, options: Options) -> Result<(Analysis, String)> {
+    let rows = load(dir)?;
+    let analysis = analyze(&rows, options);
+    let out = dir.join(STATS_DIR);
+    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    let md = summary(&analysis);
+    write_tables(&analysis, &out)?;
+    write_file(&out.join("summary.md"), &md)?;
+    Ok((analysis, md))
+}
+
+fn num(v: Option<f64>) -> String {
+    v.map_or_else(|| "NaN".to_string(), |v| format!("{v}"))
+}
+
+pub(crate) fn write_file(path: &Path, text: &str) -> Result<()> {
+    // Write then rename, so a reader never sees half a table.
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+fn csv_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header).expect("writing to memory");
+    for row in rows {
+        w.write_record(&row).expect("writing to memory");
+    }
+    String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 fields")
+}
+
+pub const CORRELATIONS_COLUMNS: [&str; 14] = [
+    "model",
+    "approach",
+    "dimension",
+    "tier",
+    "level",
+    "n",
+    "pearson_r",
+    "pearson_p",
+    "pearson_p_paper",
+    "pearson_ci_low",
+    "pearson_ci_high",
+    "spearman_rho",
+    "spearman_p",
+    "p_bh",
+];
+
+/// The CSV tables of an analysis, by file name.
+pub fn tables(a: &Analysis) -> Vec<(&'static str, String)> {
+    let by_country = csv_table(
+        &[
+            "model",
+            "approach",
+            "dimension",
+            "country",
+            "language",
+            "tier",
+            "hofstede_score",
+            "high_side",
+            "n",
+            "n_high",
+            "n_low",
+            "n_inconclusive",
+            "share_high",
+            "share_high_decided",
+            "mean_p_high",
+            "mean_label_mass",
+        ],
+        a.shares.iter().map(|s| {
+            vec![
+                s.model.clone(),
+                s.approach.clone(),
+                s.dimension.to_string(),
+                s.country.clone(),
+                s.language.clone(),
+                s.tier.to_string(),
+                s.hofstede_score.to_string(),
+                s.high_side.to_string(),
+                s.n.to_string(),
+                s.n_high.to_string(),
+                s.n_low.to_string(),
+                s.n_inconclusive.to_string(),
+                s.share_high.to_string(),
+                num(s.share_high_decided),
+                num(s.mean_p_high),
+                num(s.mean_label_mass),
+            ]
+        }),
+    );
+    let correlations = csv_table(
+        &CORRELATIONS_COLUMNS,
+        a.correlations.iter().map(|c| {
+            vec![
+                c.model.clone(),
+                c.approach.clone(),
+                c.dimension.to_string(),
+                tier_code(c.tier).to_string(),
+                c.level.code().to_string(),
+                c.n.to_string(),
+                num(c.pearson.map(|p| p.r)),
+                num(c.pearson.map(|p| p.p)),
+                num(c.pearson_p_paper),
+                num(c.pearson_ci.map(|ci| ci.0)),
+                num(c.pearson_ci.map(|ci| ci.1)),
+                num(c.spearman.map(|p| p.r)),
+                num(c.spearman.map(|p| p.p)),
+                num(c.p_bh),
+            ]
+        }),
+    );
+    let bootstrap = csv_table(
+        &[
+            "model",
+            "approach",
+            "dimension",
+            "tier",
+            "n",
+            "seed",
+            "resamples",
+            "valid_pearson",
+            "pearson_ci_low",
+            "pearson_ci_high",
+            "valid_spearman",
+            "spearman_ci_low",
+            "spearman_ci_high",
+        ],
+        a.bootstrap.iter().map(|b| {
+            vec![
+                b.model.clone(),
+                b.approach.clone(),
+                b.dimension.to_string(),
+                tier_code(b.tier).to_string(),
+                b.n.to_string(),
+                b.seed.to_string(),
+                b.ci.resamples.to_string(),
+                b.ci.valid_pearson.to_string(),
+                num(b.ci.pearson.map(|c| c.0)),
+                num(b.ci.pearson.map(|c| c.1)),
+                b.ci.valid_spearman.to_string(),
+                num(b.ci.spearman.map(|c| c.0)),
+                num(b.ci.spearman.map(|c| c.1)),
+            ]
+        }),
+    );
+    let classification = csv_table(
+        &[
+            "model",
+            "approach",
+            "dimension",
+            "n",
+            "n_high_side",
+            "accuracy_at_half",
+            "best_threshold",
+            "best_accuracy",
+            "roc_auc",
+        ],
+        a.classification.iter().map(|c| {
+            let s = &c.separation;
+            vec![
+                c.model.clone(),
+                c.approach.clone(),
+                c.dimension.to_string(),
+                s.n.to_string(),
+                s.n_high_side.to_string(),
+                s.accuracy_at_half.to_string(),
+                s.best_threshold.to_string(),
+                s.best_accuracy.to_string(),
+                num(s.roc_auc),
+            ]
+        }),
+    );
+    let diagnostics = csv_table(
+        &[
+            "model",
+            "approach",
+            "dimension",
+            "n",
+            "n_inconclusive",
+            "mean_label_mass",
+            "position_bias",
+            "share_first_option",
+            "order_flip_share",
+            "share_high",
+            "share_high_decided",
+            "mean_p_high",
+        ],
+        a.diagnostics.iter().map(|d| {
+            let g = &d.diagnostics;
+            vec![
+                d.model.clone(),
+                d.approach.clone(),
+                d.dimension.map_or("all", Dimension::code).to_string(),
+                g.n.to_string(),
+                g.n_inconclusive.to_string(),
+                num(g.mean_label_mass),
+                num(g.position_bias),
+                num(g.share_first_option),
+                num(g.order_flip_share),
+                g.share_high.to_string(),
+                num(g.share_high_decided),
+                num(g.mean_p_high),
+            ]
+        }),
+    );
+    vec![
+        ("by_country.csv", by_country),
+        ("correlations.csv", correlations),
+        ("bootstrap.csv", bootstrap),
+        ("classification.csv", classification),
+        ("diagnostics.csv", diagnostics),
+    ]
+}
+
+pub fn write_tables(a: &Analysis, out: &Path) -> Result<()> {
+    for (name, text) in tables(a) {
+        write_file(&out.join(name), &text)?;
+    }
+    Ok(())
+}
+
+fn fmt_opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "–".to_string(), |v| format!("{v:.digits$}"))
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".to_string(), |v| format!("{:.0}%", v * 100.0))
+}
+
+impl Analysis {
+    pub fn models(&self) -> Vec<&str> {
+        let mut m: Vec<&str> = self.shares.iter().map(|s| s.model.as_str()).collect();
+        m.sort();
+        m.dedup();
+        m
+    }
+
+    /// (approach, dimension) pairs of a model, sorted.
+    pub fn groups_of(&self, model: &str) -> Vec<(&str, Dimension)> {
+        let mut keys: Vec<(&str, Dimension)> = self
+            .shares
+            .iter()
+            .filter(|s| s.model == model)
+            .map(|s| (s.approach.as_str(), s.dimension))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    pub fn correlation(
+        &self,
+        key: (&str, &str, Dimension),
+        tier: Option<Tier>,
+        level: Level,
+    ) -> Option<&CorrelationRow> {
+        self.correlations.iter().find(|c| {
+            c.model == key.0
+                && c.approach == key.1
+                && c.dimension == key.2
+                && c.tier == tier
+                && c.level == level
+        })
+    }
+
+    fn bootstrap_of(&self, key: (&str, &str, Dimension)) -> Option<&BootstrapRow> {
+        self.bootstrap.iter().find(|b| {
+            b.model == key.0 && b.approach == key.1 && b.dimension == key.2 && b.tier.is_none()
+        })
+    }
+
+    fn classification_of(&self, key: (&str, &str, Dimension)) -> Option<&Separation> {
+        self.classification
+            .iter()
+            .find(|c| c.model == key.0 && c.approach == key.1 && c.dimension == key.2)
+            .map(|c| &c.separation)
+    }
+}
+
+/// `r` with stars from the correct p, "–" when undefined.
+fn r_cell(c: Option<&CorrelationRow>) -> String {
+    match c.and_then(|c| c.pearson) {
+        Some(p) => format!("{:+.2}{} (n={})", p.r, stars(p.p), p.n),
+        None => format!("– (n={})", c.map_or(0, |c| c.n)),
+    }
+}
+
+/// The Markdown summary: per model, the paper's tables and ours.
+pub fn summary(a: &Analysis) -> String {
+    let mut md = String::new();
+    if a.models().len() > 1 {
+        writeln!(
+            md,
+            "## Models compared\n\nCountry-level Pearson r (all tiers) with the Hofstede score.\n"
+        )
+        .unwrap();
+        writeln!(md, "| model | approach | idv | mas | uai | pdi | lto |").unwrap();
+        writeln!(md, "|---|---|---|---|---|---|---|").unwrap();
+        for model in a.models() {
+            let mut approaches: Vec<&str> = a.groups_of(model).iter().map(|g| g.0).collect();
+            approaches.dedup();
+            for approach in approaches {
+                let cells: Vec<String> = Dimension::ALL
+                    .iter()
+                    .map(
+                        |&d| match a.correlation((model, approach, d), None, Level::Country) {
+                            Some(c) => r_cell(Some(c)),
+                            None => String::new(),
+                        },
+                    )
+                    .collect();
+                writeln!(md, "| {model} | {approach} | {} |", cells.join(" | ")).unwrap();
+            }
+        }
+        writeln!(md).unwrap();
+    }
+    for model in a.models() {
+        writeln!(md, "## {model}\n").unwrap();
+        writeln!(
+            md,
+            "Correlation of the share of high-side answers with the Hofstede score. Country \
+             level: one point per country, Pearson r with stars from the correct p \
+             (n = countries), \"paper stars\" from the paper's p (n = answers); 95% CIs by \
+             Fisher z and by a seeded bootstrap over countries ({} resamples, seed {}). \
+             Response level: point-biserial over decided answers. \
+             Stars: * p<0.05, ** p<0.01, *** p<0.001.\n",
+            a.options.resamples, a.options.seed
+        )
+        .unwrap();
+        writeln!(
+            md,
+            "| approach | dim | r (all) | paper stars | Fisher CI | bootstrap CI | rho | r (high) | r (mid) | r (low) | r (response) | p BH | high-side share |"
+        )
+        .unwrap();
+        writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|").unwrap();
+        let ci = |c: Option<(f64, f64)>| {
+            c.map_or_else(|| "–".to_string(), |(l, h)| format!("[{l:+.2}, {h:+.2}]"))
+        };
+        for (approach, dim) in a.groups_of(model) {
+            let key = (model, approach, dim);
+            let all = a.correlation(key, None, Level::Country);
+            let diag = a
+                .diagnostics
+                .iter()
+                .find(|d| d.model == model && d.approach == approach && d.dimension == Some(dim));
+            writeln!(
+                md,
+                "| {approach} | {dim} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                r_cell(all),
+                all.and_then(|c| c.pearson_p_paper).map_or("", stars),
+                ci(all.and_then(|c| c.pearson_ci)),
+                ci(a.bootstrap_of(key).and_then(|b| b.ci.pearson)),
+                all.and_then(|c| c.spearman)
+                    .map_or_else(|| "–".to_string(), |s| format!("{:+.2}{}", s.r, stars(s.p))),
+                r_cell(a.correlation(key, Some(Tier::High), Level::Country)),
+                r_cell(a.correlation(key, Some(Tier::Mid), Level::Country)),
+                r_cell(a.correlation(key, Some(Tier::Low), Level::Country)),
+                r_cell(a.correlation(key, None, Level::Response)),
+                fmt_opt(all.and_then(|c| c.p_bh), 3),
+                pct(diag.map(|d| d.diagnostics.share_high)),
+            )
+            .unwrap();
+        }
+
+        writeln!(
+            md,
+            "\nClassification of countries by side (score > 50) from their high-side share:\n"
+        )
+        .unwrap();
+        writeln!(
+            md,
+            "| approach | dim | countries (high side) | accuracy at 0.5 | best accuracy (threshold) | ROC AUC |"
+        )
+        .unwrap();
+        writeln!(md, "|---|---|---|---|---|---|").unwrap();
+        for (approach, dim) in a.groups_of(model) {
+            if let Some(s) = a.classification_of((model, approach, dim)) {
+                writeln!(
+                    md,
+                    "| {approach} | {dim} | {} ({}) | {} | {} ({:.2}) | {} |",
+                    s.n,
+                    s.n_high_side,
+                    pct(Some(s.accuracy_at_half)),
+                    pct(Some(s.best_accuracy)),
+                    s.best_threshold,
+                    fmt_opt(s.roc_auc, 2)
+                )
+                .unwrap();
+            }
+        }
+
+        writeln!(md, "\nDiagnostics:\n").unwrap();
+        writeln!(
+            md,
+            "| approach | dim | answers | inconclusive | label mass | position bias | first option | flips with order | high-side share | decided high-side share | mean p_high |"
+        )
+        .unwrap();
+        writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|").unwrap();
+        for d in a.diagnostics.iter().filter(|d| d.model == model) {
+            let g = &d.diagnostics;
+            writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                d.approach,
+                d.dimension.map_or("all", Dimension::code),
+                g.n,
+                g.n_inconclusive,
+                fmt_opt(g.mean_label_mass, 3),
+                fmt_opt(g.position_bias, 3),
+                pct(g.share_first_option),
+                pct(g.order_flip_share),
+                pct(Some(g.share_high)),
+                pct(g.share_high_decided),
+                fmt_opt(g.mean_p_high, 3),
+            )
+            .unwrap();
+        }
+        writeln!(md).unwrap();
+    }
+    md
+}

@@ -1,0 +1,249 @@
+//! `hofbench report` and the CLI around the statistics: PNGs with real content, SVGs, an
+//! offline report.html (rendered in headless Chromium when it is installed), statistics over
+//! a folder of several runs, and import-results → report.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn hofbench(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hofbench"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A folder holding two runs: the stats fixture split by model.
+fn two_runs() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo("tests/fixtures/stats/results.jsonl")).unwrap();
+    for model in ["synthetic", "imported"] {
+        let run = dir.path().join(model);
+        std::fs::create_dir(&run).unwrap();
+        let tag = format!("\"model\": \"{model}\"");
+        let lines: String = text
+            .lines()
+            .filter(|l| l.contains(&tag))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(run.join("results.jsonl"), lines).unwrap();
+    }
+    dir
+}
+
+/// (distinct colours, share of pixels that are not the white background)
+fn png_content(path: &Path) -> (usize, f64) {
+    let img = image::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_rgb8();
+    let colours: HashSet<[u8; 3]> = img.pixels().map(|p| p.0).collect();
+    let inked = img.pixels().filter(|p| p.0 != [255, 255, 255]).count();
+    (
+        colours.len(),
+        inked as f64 / (img.width() * img.height()) as f64,
+    )
+}
+
+#[test]
+fn report_writes_plots_and_an_offline_html_page() {
+    let dir = two_runs();
+    let out = hofbench(&["--quiet", "report", s(dir.path()), "--resamples", "200"]);
+    ok(&out);
+    let html_path = dir.path().join("report/report.html");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), s(&html_path));
+
+    let plots = dir.path().join("report/plots");
+    let mut stems = vec![
+        "models".to_string(),
+        "density_imported_personas".into(),
+        "heatmap_imported_personas".into(),
+        "scatter_imported_personas_mas".into(),
+    ];
+    for (approach, dims) in [
+        ("personas", ["idv", "lto"]),
+        ("multilingual", ["idv", "uai"]),
+    ] {
+        stems.push(format!("density_synthetic_{approach}"));
+        stems.push(format!("heatmap_synthetic_{approach}"));
+        for d in dims {
+            stems.push(format!("scatter_synthetic_{approach}_{d}"));
+        }
+    }
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    for stem in &stems {
+        let png = plots.join(format!("{stem}.png"));
+        let (colours, inked) = png_content(&png);
+        // Anti-aliased text and coloured marks give hundreds of colours; a blank or
+        // text-less figure gives a handful.
+        assert!(colours > 50, "{stem}: {colours} colours");
+        assert!((0.02..0.95).contains(&inked), "{stem}: {inked} inked");
+        let svg = std::fs::read_to_string(plots.join(format!("{stem}.svg"))).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("<text"), "{stem}");
+        assert!(html.contains(&format!("<figure id=\"{stem}\">")), "{stem}");
+    }
+    // Two models → the comparison chart names both.
+    assert!(std::fs::read_to_string(plots.join("models.svg"))
+        .unwrap()
+        .contains("imported (personas)"));
+
+    // Self-contained: the figures inline, nothing fetched from anywhere.
+    assert_eq!(html.matches("<svg").count(), stems.len());
+    for needle in ["<script", "<img", "<link", "src=", "url(", "@import"] {
+        assert!(!html.contains(needle), "report.html contains {needle}");
+    }
+    for table in [
+        "correlations.csv",
+        "classification.csv",
+        "diagnostics.csv",
+        "by_country.csv",
+    ] {
+        assert!(html.contains(table), "{table}");
+    }
+    assert!(html.contains("<th>approach</th>"));
+    let summary = std::fs::read_to_string(dir.path().join("report/summary.md")).unwrap();
+    assert!(summary.contains("## imported") && summary.contains("## synthetic"));
+    assert!(summary.contains("## Models compared"));
+    assert!(
+        summary.contains("| synthetic | multilingual | +0.70 (n=8) |"),
+        "{summary}"
+    );
+
+    // Statistics over both runs, as if from one file.
+    let corr = std::fs::read_to_string(dir.path().join("stats/correlations.csv")).unwrap();
+    assert!(corr.contains("\nimported,personas,mas,all,country,14,"));
+    assert!(corr.contains("\nsynthetic,multilingual,uai,low,country,2,NaN,"));
+
+    screenshot(&html_path);
+}
+
+/// Open report.html in headless Chromium and check the screenshot shows a page. Chromium is
+/// not part of the build machine (Debian package `chromium`); without it this part is skipped
+/// and says so.
+fn screenshot(html: &Path) {
+    let Some(browser) = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+    else {
+        eprintln!("skipped: no chromium on PATH, report.html not rendered in a browser");
+        return;
+    };
+    let shot = html.with_file_name("screenshot.png");
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1400,3000",
+            &format!("--screenshot={}", s(&shot)),
+            &format!("file://{}", s(html)),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        shot.is_file(),
+        "{browser} made no screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (colours, inked) = png_content(&shot);
+    assert!(
+        colours > 50 && inked > 0.05,
+        "{colours} colours, {inked} inked"
+    );
+}
+
+#[test]
+fn import_results_then_stats_and_report_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("paper");
+    let out = hofbench(&[
+        "import-results",
+        s(&repo("tests/fixtures/import/personas_idv.csv")),
+        s(&repo("tests/fixtures/import/multilingual_lto.csv")),
+        "--model",
+        "paper-model",
+        "--out",
+        s(&out_dir),
+    ]);
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("imported 11 answers (2 inconclusive)"));
+    ok(&hofbench(&["--quiet", "stats", s(&out_dir), "--seed", "3"]));
+    let boot = std::fs::read_to_string(out_dir.join("stats/bootstrap.csv")).unwrap();
+    assert!(
+        boot.contains("paper-model,personas,idv,all,6,3,2000,"),
+        "{boot}"
+    );
+    ok(&hofbench(&["--quiet", "report", s(&out_dir)]));
+    assert!(out_dir
+        .join("report/plots/scatter_paper-model_multilingual_lto.png")
+        .is_file());
+
+    // A broken file is named with its line, and nothing is written.
+    let bad = dir.path().join("broken.csv");
+    std::fs::write(
+        &bad,
+        "English_Prompt,Target_Nationality,Resource_Level,MAS_Score,Matching_Choice,\
+         Expected_Masculine,Expected_Feminine\nq,Japan,High,95,Masculine,m,f\nq,Japan,High,95,Maybe,m,f\n",
+    )
+    .unwrap();
+    let out = hofbench(&[
+        "import-results",
+        s(&bad),
+        "--model",
+        "m",
+        "--out",
+        s(&dir.path().join("never")),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broken.csv:3:") && err.contains("\"Maybe\""),
+        "{err}"
+    );
+    assert!(!dir.path().join("never").exists());
+}
+
+#[test]
+fn a_folder_of_runs_must_not_hold_the_same_rows_twice() {
+    let dir = two_runs();
+    let copy = dir.path().join("synthetic-again");
+    std::fs::create_dir(&copy).unwrap();
+    std::fs::copy(
+        dir.path().join("synthetic/results.jsonl"),
+        copy.join("results.jsonl"),
+    )
+    .unwrap();
+    let out = hofbench(&["--quiet", "stats", s(dir.path())]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("synthetic-again/results.jsonl") && err.contains("is also in"),
+        "{err}"
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    let out = hofbench(&["--quiet", "stats", s(empty.path())]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no results.jsonl"));
+}
