@@ -71,6 +71,7 @@ pub fn load_gguf(
     format: WeightFormat,
 ) -> Result<Box<dyn CausalLm>> {
     let arch = gguf.string("general.architecture")?;
+    gguf.check_decoder_metadata(&arch)?;
     match arch.as_str() {
         "llama" => Ok(Box::new(llama::Llama::from_gguf(gguf, device, format)?)),
         other => Err(Error::model(
