@@ -146,6 +146,10 @@ pub struct RunArgs {
     /// Items per forward pass (each item is two rows, one per option order).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub batch_size: u64,
+    /// Most padded prompt tokens per forward pass: items are sorted by length and a batch
+    /// grows until --batch-size items or this many tokens (both orders, padding included).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_batch_tokens: u64,
     /// Store the two rendered prompts of each item in results.jsonl.
     #[arg(long)]
     pub keep_text: bool,

@@ -183,7 +183,7 @@ impl ResultsWriter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn row(country: &str, prompt: &str, p: f64) -> ResultRow {

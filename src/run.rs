@@ -7,7 +7,7 @@ use crate::fetch::{self, ResolvedModel};
 use crate::models::WeightFormat;
 use crate::prompts::{PromptItem, PromptSet};
 use crate::results::{self, ResultRow, ResultsWriter};
-use crate::scorer::{OptionScore, Scorer};
+use crate::scorer::{token_budget_batches, OptionScore, Scorer};
 use crate::template::{multilingual_user_turn, personas_user_turn, Order, TranslatedItem};
 use crate::translate::{self, LanguageTexts};
 use crate::{stats, Error, Result};
@@ -39,6 +39,68 @@ pub struct Manifest {
     pub seconds: f64,
     pub tokens_per_second: f64,
     pub items_per_second: f64,
+    /// Where this run's time went, in seconds.
+    #[serde(default)]
+    pub timing: Timing,
+    /// How informative the model's answers are, over every row in results.jsonl.
+    #[serde(default)]
+    pub diagnostics: Option<Diagnostics>,
+    /// Warnings printed during the run.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Timing {
+    pub load: f64,
+    /// Rendering the chat template and tokenizing.
+    pub encode: f64,
+    /// Forward passes and reading the label probabilities.
+    pub score: f64,
+    /// Writing results.jsonl.
+    pub write: f64,
+    pub forward_passes: usize,
+    /// Tokens the passes computed (shared prefixes once, padding included) over the prompt
+    /// tokens: below 1 when prefix sharing saves more than padding costs.
+    pub computed_token_ratio: f64,
+}
+
+/// Mean label mass below this: the model's next token is mostly not an option letter, so its
+/// A/B preference says little.
+pub const LOW_LABEL_MASS: f64 = 0.1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Diagnostics {
+    pub rows: usize,
+    /// Mean over rows and both orders of P(A) + P(B) in the whole next-token distribution.
+    pub mean_label_mass: f64,
+    /// Mean over rows and both orders of P(A) / (P(A) + P(B)), whatever A says: 0.5 is
+    /// unbiased, above prefers the first option shown.
+    pub position_bias_p_a: f64,
+}
+
+impl Diagnostics {
+    pub fn from_rows(rows: &[ResultRow]) -> Option<Self> {
+        let rows: Vec<&ResultRow> = rows.iter().collect();
+        // The same definitions as stats/diagnostics.csv (which reports the bias minus 0.5).
+        let d = stats::diagnostics::diagnostics(&rows);
+        Some(Self {
+            rows: d.n,
+            mean_label_mass: d.mean_label_mass?,
+            position_bias_p_a: d.position_bias? + 0.5,
+        })
+    }
+
+    /// The warning to print when the model rarely answers with an option letter.
+    pub fn warning(&self, model: &str) -> Option<String> {
+        (self.mean_label_mass < LOW_LABEL_MASS).then(|| {
+            format!(
+                "warning: {model} puts only {:.3} of its next-token probability on the option \
+                 letters on average (below {LOW_LABEL_MASS}): its A/B preferences say little",
+                self.mean_label_mass
+            )
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -65,6 +127,8 @@ pub struct Settings {
     pub dimensions: Vec<Dimension>,
     pub limit: Option<usize>,
     pub batch_size: usize,
+    #[serde(default)]
+    pub max_batch_tokens: usize,
     pub weights: String,
     pub keep_text: bool,
     pub device: String,
@@ -184,6 +248,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     if card_template == Some("plain") && scorer.chat.from_model {
         scorer.chat = crate::template::ChatTemplate::new(None, "", "")?;
     }
+    let load_secs = t_load.elapsed().as_secs_f64();
     if !quiet {
         eprintln!(
             "loaded {} ({}) in {:.1}s",
@@ -221,6 +286,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
 
     let approach = args.approach.code();
     // The grid, minus what an earlier run finished.
+    let t_encode = Instant::now();
     let mut work = Vec::new();
     for item in &items {
         for country in &countries {
@@ -270,9 +336,19 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             });
         }
     }
+    let encode_secs = t_encode.elapsed().as_secs_f64();
     let items_total = items.len() * countries.len();
     // Similar lengths together waste less on padding; the sort is stable, so runs repeat.
     work.sort_by_key(|w| w.ids[0].len().max(w.ids[1].len()));
+    let pairs: Vec<[&[u32]; 2]> = work
+        .iter()
+        .map(|w| [&w.ids[0][..], &w.ids[1][..]])
+        .collect();
+    let (batches, padded) = token_budget_batches(
+        &pairs,
+        args.batch_size as usize,
+        args.max_batch_tokens as usize,
+    );
 
     let mut manifest = Manifest {
         tool: "hofbench".into(),
@@ -286,6 +362,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             dimensions: dimensions.clone(),
             limit,
             batch_size: args.batch_size as usize,
+            max_batch_tokens: args.max_batch_tokens as usize,
             weights: format!("{format:?}").to_lowercase(),
             keep_text: args.keep_text,
             device: "cpu".into(),
@@ -303,6 +380,13 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         seconds: 0.0,
         tokens_per_second: 0.0,
         items_per_second: 0.0,
+        timing: Timing {
+            load: load_secs,
+            encode: encode_secs,
+            ..Timing::default()
+        },
+        diagnostics: None,
+        warnings: Vec::new(),
     };
     write_json_atomic(&args.out.join(MANIFEST_FILE), &manifest)?;
     if !quiet && items_total > work.len() {
@@ -318,7 +402,8 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     let mut last_log = Instant::now();
     let t0 = Instant::now();
     let mut tokens = 0usize;
-    for batch in work.chunks(args.batch_size as usize) {
+    for range in batches {
+        let batch = &work[range];
         let rows: Vec<&[u32]> = batch
             .iter()
             .flat_map(|w| [&w.ids[0][..], &w.ids[1][..]])
@@ -329,7 +414,10 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
                 ["high_first", "low_first"].map(|o| format!("{}/{}/{o}", w.country.name, w.item.id))
             })
             .collect();
+        let t_score = Instant::now();
         let scores = scorer.score(&rows, 2, &names)?;
+        manifest.timing.score += t_score.elapsed().as_secs_f64();
+        manifest.timing.forward_passes += 1;
         tokens += rows.iter().map(|r| r.len()).sum::<usize>();
         let out: Vec<ResultRow> = batch
             .iter()
@@ -344,7 +432,9 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
                 )
             })
             .collect();
+        let t_write = Instant::now();
         writer.append(&out)?;
+        manifest.timing.write += t_write.elapsed().as_secs_f64();
         bar.inc(batch.len() as u64);
         if log_lines && last_log.elapsed().as_secs() >= 30 {
             last_log = Instant::now();
@@ -366,8 +456,29 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     let rate = |n: usize| if secs > 0.0 { n as f64 / secs } else { 0.0 };
     manifest.tokens_per_second = rate(tokens);
     manifest.items_per_second = rate(work.len());
+    manifest.timing.computed_token_ratio = if tokens > 0 {
+        padded as f64 / tokens as f64
+    } else {
+        0.0
+    };
+    let all_rows = crate::results::read(&args.out.join(crate::results::RESULTS_FILE))?.rows;
+    let mine: Vec<ResultRow> = all_rows
+        .into_iter()
+        .filter(|r| r.model == model.name && r.approach == approach)
+        .collect();
+    manifest.diagnostics = Diagnostics::from_rows(&mine);
+    if let Some(warning) = manifest
+        .diagnostics
+        .as_ref()
+        .and_then(|d| d.warning(&model.name))
+    {
+        // Printed even with --quiet: it changes how the results should be read.
+        eprintln!("{warning}");
+        manifest.warnings.push(warning);
+    }
     write_json_atomic(&args.out.join(MANIFEST_FILE), &manifest)?;
     if !quiet {
+        let t = &manifest.timing;
         eprintln!(
             "scored {} items ({} prompts, {tokens} tokens) in {secs:.1}s: {:.1} items/s, {:.0} tok/s",
             work.len(),
@@ -375,6 +486,17 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             manifest.items_per_second,
             manifest.tokens_per_second
         );
+        eprintln!(
+            "time: load {:.1}s, encode {:.1}s, score {:.1}s ({} passes computing {:.2}x the prompt tokens), write {:.2}s",
+            t.load, t.encode, t.score, t.forward_passes, t.computed_token_ratio, t.write
+        );
+        if let Some(d) = &manifest.diagnostics {
+            eprintln!(
+                "position bias: P(A) = {:.3} averaged over {} items and both orders (0.5 = none); \
+                 mean label mass {:.3}",
+                d.position_bias_p_a, d.rows, d.mean_label_mass
+            );
+        }
     }
     let summary = stats::run(&args.out)?;
     if !quiet {
@@ -478,4 +600,34 @@ fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
         .expect("valid progress template"),
     );
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(p_high_by_order: [f64; 2], label_mass: [f64; 2]) -> ResultRow {
+        ResultRow {
+            p_high: Some((p_high_by_order[0] + p_high_by_order[1]) / 2.0),
+            p_high_by_order: Some(p_high_by_order),
+            label_mass: Some(label_mass),
+            ..crate::results::tests::row("Japan", "idv-001", 0.5)
+        }
+    }
+
+    #[test]
+    fn position_bias_averages_p_a_over_both_orders() {
+        // A model that always says A: P(high) is 1 when high is A and 0 when high is B.
+        let always_a = [row([1.0, 0.0], [0.5, 0.7]), row([1.0, 0.0], [0.5, 0.7])];
+        let d = Diagnostics::from_rows(&always_a).unwrap();
+        assert_eq!(d.position_bias_p_a, 1.0);
+        assert!((d.mean_label_mass - 0.6).abs() < 1e-12);
+        assert!(d.warning("m").is_none());
+        // One that always prefers the high action, whatever its letter, has no position bias.
+        let d = Diagnostics::from_rows(&[row([0.8, 0.8], [0.01, 0.03])]).unwrap();
+        assert!((d.position_bias_p_a - 0.5).abs() < 1e-12);
+        let w = d.warning("m").unwrap();
+        assert!(w.contains("0.020") && w.contains("below 0.1"), "{w}");
+        assert!(Diagnostics::from_rows(&[]).is_none());
+    }
 }

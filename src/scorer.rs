@@ -97,6 +97,50 @@ pub fn encode_with_bos(tokenizer: &GgufTokenizer, text: &str) -> Result<Vec<u32>
     Ok(ids)
 }
 
+/// Tokens the forward passes compute for a batch of items whose two orders share a prefix,
+/// padding included: the prefixes as one padded pass, then both orders' continuations as
+/// another (see `CausalLm::next_token_logits_grouped`).
+fn padded_tokens(items: usize, longest_prefix: usize, longest_rest: usize) -> usize {
+    items * (longest_prefix + 2 * longest_rest)
+}
+
+/// Cut length-sorted items (each the two option orders' token ids) into consecutive batches of
+/// at most `max_items` items whose padded token count stays within `max_tokens` (a single
+/// item always makes a batch): short prompts run many to a pass, long ones few, at a steady
+/// memory cost. Returns the batches and the padded tokens they compute.
+pub fn token_budget_batches(
+    items: &[[&[u32]; 2]],
+    max_items: usize,
+    max_tokens: usize,
+) -> (Vec<std::ops::Range<usize>>, usize) {
+    let shapes: Vec<(usize, usize)> = items
+        .iter()
+        .map(|pair| {
+            let prefix = PrefixGroup::split(pair).prefix.len();
+            (prefix, pair[0].len().max(pair[1].len()) - prefix)
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut padded = 0;
+    let mut start = 0;
+    while start < items.len() {
+        let (mut prefix, mut rest) = shapes[start];
+        let mut end = start + 1;
+        while end < items.len() && end - start < max_items.max(1) {
+            let (p, r) = (prefix.max(shapes[end].0), rest.max(shapes[end].1));
+            if padded_tokens(end + 1 - start, p, r) > max_tokens {
+                break;
+            }
+            (prefix, rest) = (p, r);
+            end += 1;
+        }
+        padded += padded_tokens(end - start, prefix, rest);
+        out.push(start..end);
+        start = end;
+    }
+    (out, padded)
+}
+
 /// A loaded model with everything needed to turn a user turn into an option score.
 pub struct Scorer {
     pub model: Box<dyn CausalLm>,
@@ -205,6 +249,28 @@ impl Scorer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_respect_the_item_and_token_budgets() {
+        // Items of 10 shared + 2 own tokens, then longer ones of 10 + 20.
+        let short: Vec<u32> = (0..12).collect();
+        let short_b: Vec<u32> = (0..10).chain([90, 91]).collect();
+        let long: Vec<u32> = (0..30).collect();
+        let long_b: Vec<u32> = (0..10).chain(50..70).collect();
+        let mut items = vec![[&short[..], &short_b[..]]; 5];
+        items.extend(vec![[&long[..], &long_b[..]]; 3]);
+        // A short item costs 10 + 2 * 2 = 14 tokens, a long one 10 + 2 * 20 = 50.
+        let (b, padded) = token_budget_batches(&items, 4, 60);
+        assert_eq!(b, vec![0..4, 4..5, 5..6, 6..7, 7..8]);
+        assert_eq!(padded, 4 * 14 + 14 + 3 * 50);
+        // Mixing a short and a long item pads the short one to the long one's length.
+        let (b, padded) = token_budget_batches(&items, 8, 100);
+        assert_eq!(b, vec![0..5, 5..7, 7..8]);
+        assert_eq!(padded, 5 * 14 + 2 * 50 + 50);
+        // One item over the budget still runs, alone.
+        let (b, _) = token_budget_batches(&items, 8, 1);
+        assert_eq!(b.len(), 8);
+    }
 
     #[test]
     fn label_probabilities_sum_spellings_and_normalise() {

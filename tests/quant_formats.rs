@@ -1,0 +1,123 @@
+//! Every GGUF tensor type hofbench reads (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K):
+//! tiny random Llama GGUFs made by llama.cpp's quantizer, last-position logits of a padded batch
+//! against Hugging Face transformers loading the same file dequantized to float32 (fixture made
+//! by tests/fixtures/quant/gen_quant_fixtures.py).
+
+use candle_core::Device;
+use hofbench::gguf::GgufFile;
+use hofbench::models::{self, WeightFormat};
+use hofbench::scorer::Scorer;
+use serde_json::Value;
+use std::path::PathBuf;
+
+const TYPES: [&str; 9] = [
+    "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q4_k", "q5_k", "q6_k",
+];
+
+fn dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/quant"))
+}
+
+fn reference() -> Value {
+    let path = dir().join("reference.json");
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("quant fixture")).unwrap()
+}
+
+fn rows(fx: &Value) -> Vec<Vec<u32>> {
+    fx["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as u32)
+                .collect()
+        })
+        .collect()
+}
+
+/// Largest |ours - HF| over all rows and vocabulary entries, the rows run as one padded batch.
+fn max_logit_diff(name: &str, format: WeightFormat, fx: &Value) -> f32 {
+    let model_fx = &fx["models"][name];
+    let path = dir().join(model_fx["file"].as_str().unwrap());
+    let mut gguf = GgufFile::open(&path).unwrap();
+    let model = models::load_gguf(&mut gguf, &Device::Cpu, format).unwrap();
+    let rows = rows(fx);
+    let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+    let ours = model
+        .next_token_logits(&refs)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    let hf = model_fx["hf_last_logits"].as_array().unwrap();
+    assert_eq!(ours.len(), hf.len());
+    let mut worst = 0.0f32;
+    for (o, h) in ours.iter().zip(hf) {
+        let h = h.as_array().unwrap();
+        assert_eq!(o.len(), h.len(), "{name}: vocabulary size");
+        for (a, b) in o.iter().zip(h) {
+            worst = worst.max((a - b.as_f64().unwrap() as f32).abs());
+        }
+    }
+    worst
+}
+
+#[test]
+fn fixtures_hold_the_tensor_type_they_are_named_after() {
+    let fx = reference();
+    for name in TYPES {
+        let types = fx["models"][name]["tensor_types"].as_object().unwrap();
+        let want = name.to_uppercase();
+        let matrices = types
+            .iter()
+            .filter(|(k, _)| !k.contains("norm"))
+            .collect::<Vec<_>>();
+        assert!(!matrices.is_empty());
+        for (tensor, ty) in matrices {
+            assert_eq!(ty.as_str().unwrap(), want, "{name}: {tensor}");
+        }
+    }
+}
+
+#[test]
+fn f32_dequantized_logits_match_hf_in_every_tensor_type() {
+    let fx = reference();
+    for name in TYPES {
+        let d = max_logit_diff(name, WeightFormat::F32, &fx);
+        eprintln!("{name:5} f32 weights: max |logit - HF| = {d:.2e}");
+        assert!(d <= 1e-4, "{name}: max logit difference {d} vs HF float32");
+    }
+}
+
+#[test]
+fn quantized_matmul_logits_stay_near_hf_in_every_tensor_type() {
+    // candle's quantized CPU matmul rounds activations to 8 bits for the block types (as
+    // llama.cpp does), so it is close, not exact; F32/F16/BF16 run as plain matmuls.
+    let fx = reference();
+    for name in TYPES {
+        let d = max_logit_diff(name, WeightFormat::Quantized, &fx);
+        eprintln!("{name:5} quantized:   max |logit - HF| = {d:.2e}");
+        let bound = if name.starts_with('f') || name == "bf16" {
+            1e-4
+        } else {
+            0.1
+        };
+        assert!(d <= bound, "{name}: max logit difference {d} vs HF float32");
+    }
+}
+
+#[test]
+fn the_scorer_loads_a_fixture_with_its_tokenizer() {
+    let scorer = Scorer::load(
+        &dir().join("tiny-q4_k.gguf"),
+        &Device::Cpu,
+        WeightFormat::F32,
+    )
+    .unwrap();
+    assert_eq!(scorer.labels.a, [3, 5]);
+    assert_eq!(scorer.labels.b, [4, 6]);
+    let ids = scorer.tokenizer.encode("A B").unwrap();
+    assert_eq!(ids, [3, 6]);
+}
