@@ -1,0 +1,102 @@
+//! Translation quality of multilingual runs, from the result rows' round-trip BLEU
+//! (`translation_bleu`, 0–1) and `low_bleu` flag (set by `hofbench run` against its
+//! `--bleu-threshold`, recorded as `settings.bleu_threshold` in the run's manifest.json).
+//! Only rows that carry `lang` take part; English rows carry no BLEU and are counted in
+//! `rows` only.
+
+use crate::dimension::Tier;
+use crate::results::ResultRow;
+use std::collections::BTreeMap;
+
+/// One row of translation_quality.csv: per model × approach × language × country, and per
+/// model × approach × tier over every language (`lang` and `country` "all"; `tier` None =
+/// all tiers).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TranslationQuality {
+    pub model: String,
+    pub approach: String,
+    /// NLLB code; None = every language.
+    pub lang: Option<String>,
+    /// None = every country.
+    pub country: Option<String>,
+    /// None = every tier.
+    pub tier: Option<Tier>,
+    /// Answers asked in the language(s).
+    pub rows: usize,
+    /// Answers whose request carries a round-trip BLEU (not English, back-translated).
+    pub rows_with_bleu: usize,
+    /// Mean round-trip BLEU of the requests over those answers.
+    pub mean_bleu: Option<f64>,
+    pub low_bleu_rows: usize,
+    /// low_bleu_rows / rows_with_bleu.
+    pub low_bleu_share: Option<f64>,
+}
+
+fn quality(
+    key: &(String, String),
+    lang: Option<String>,
+    country: Option<String>,
+    tier: Option<Tier>,
+    rows: &[&ResultRow],
+) -> TranslationQuality {
+    let bleu: Vec<f64> = rows.iter().filter_map(|r| r.translation_bleu).collect();
+    let low = rows.iter().filter(|r| r.low_bleu).count();
+    let n_bleu = bleu.len();
+    TranslationQuality {
+        model: key.0.clone(),
+        approach: key.1.clone(),
+        lang,
+        country,
+        tier,
+        rows: rows.len(),
+        rows_with_bleu: n_bleu,
+        mean_bleu: (n_bleu > 0).then(|| bleu.iter().sum::<f64>() / n_bleu as f64),
+        low_bleu_rows: low,
+        low_bleu_share: (n_bleu > 0).then(|| low as f64 / n_bleu as f64),
+    }
+}
+
+/// Per model × approach: a row per (language, country) in first-seen order, then a row per
+/// tier present and one for all tiers. Model × approach pairs without `lang` rows give none.
+pub fn translation_quality(rows: &[ResultRow]) -> Vec<TranslationQuality> {
+    let mut groups: BTreeMap<(String, String), Vec<&ResultRow>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.lang.is_some()) {
+        groups
+            .entry((r.model.clone(), r.approach.clone()))
+            .or_default()
+            .push(r);
+    }
+    let mut out = Vec::new();
+    for (key, rs) in &groups {
+        let mut by_country: Vec<((&str, &str), Vec<&ResultRow>)> = Vec::new();
+        for r in rs {
+            let id = (r.lang.as_deref().expect("filtered"), r.country.as_str());
+            match by_country.iter_mut().find(|(k, _)| *k == id) {
+                Some((_, v)) => v.push(r),
+                None => by_country.push((id, vec![r])),
+            }
+        }
+        for ((lang, country), cr) in &by_country {
+            out.push(quality(
+                key,
+                Some(lang.to_string()),
+                Some(country.to_string()),
+                Some(cr[0].tier),
+                cr,
+            ));
+        }
+        for tier in Tier::ALL {
+            let in_tier: Vec<&ResultRow> = rs.iter().copied().filter(|r| r.tier == tier).collect();
+            if !in_tier.is_empty() {
+                out.push(quality(key, None, None, Some(tier), &in_tier));
+            }
+        }
+        out.push(quality(key, None, None, None, rs));
+    }
+    out
+}
+
+/// Whether a model × approach × dimension group has translation quality to filter on.
+pub fn has_bleu(rows: &[&ResultRow]) -> bool {
+    rows.iter().any(|r| r.translation_bleu.is_some())
+}
