@@ -604,7 +604,7 @@ impl Figure for BleuBars {
                     [(t, 0.0), (t, n as f64)],
                     6,
                     4,
-                    RGBColor(214, 39, 40).stroke_width(2).into(),
+                    RGBColor(214, 39, 40).stroke_width(2),
                 ))
                 .map_err(msg)?
                 .label(format!("low-BLEU threshold {t}"))

@@ -13,6 +13,10 @@
 //!   `pearson_p` uses n = countries, `pearson_p_paper` the paper's n = answers of those countries.
 //! - Response level: each decided answer's 0/1 choice against its country's score
 //!   (point-biserial); inconclusive answers are left out.
+//! - Multilingual rows carry the request's round-trip BLEU and the run's `low_bleu` flag:
+//!   `translation_quality.csv` summarises them per language, country and tier, and
+//!   `correlations_bleu_ok.csv` repeats the correlations of those groups without the flagged
+//!   answers (a separate file, so correlations.csv keeps its rows).
 
 pub mod classification;
 pub mod correlation;
