@@ -377,6 +377,22 @@ fn translate_then_multilingual_and_personas_runs_report_translation_quality() {
         summary.contains("| smollm2-135m-instruct | pdi |"),
         "{summary}"
     );
+    // The cache's own corpus figures, read through the run's settings.translations.
+    let cache_manifest: hofbench::translate::CacheManifest = serde_json::from_str(
+        &std::fs::read_to_string(cache.join(hofbench::translate::MANIFEST_FILE)).unwrap(),
+    )
+    .unwrap();
+    for lang in ["fra_Latn", "deu_Latn"] {
+        let l = &cache_manifest.languages[lang];
+        let line = format!(
+            "| smollm2-135m-instruct | multilingual | {lang} | {} | {} | {:.3} | {:.3} |",
+            s(&cache),
+            l.rows,
+            l.corpus_bleu.unwrap(),
+            l.corpus_chrf.unwrap()
+        );
+        assert!(summary.contains(&line), "{line}\n{summary}");
+    }
     let html = std::fs::read_to_string(runs.join("report/report.html")).unwrap();
     assert!(html.contains("<h2>Translation quality</h2>"));
     assert!(html.contains("<h2>Personas vs multilingual</h2>"));

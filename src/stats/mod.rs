@@ -35,7 +35,7 @@ pub use diagnostics::{diagnostics, Diagnostics};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-pub use translation::{translation_quality, TranslationQuality};
+pub use translation::{cache_quality, translation_quality, CacheQuality, TranslationQuality};
 
 /// Where the tables go, inside the folder analysed.
 pub const STATS_DIR: &str = "stats";
@@ -168,6 +168,9 @@ pub struct Analysis {
     /// without the answers flagged `low_bleu`; Benjamini–Hochberg within this table.
     pub correlations_bleu_ok: Vec<CorrelationRow>,
     pub translation_quality: Vec<TranslationQuality>,
+    /// The translation caches' own per-language figures (filled by `run_with`, which knows
+    /// the folder; empty from `analyze`).
+    pub cache_quality: Vec<CacheQuality>,
     pub bootstrap: Vec<BootstrapRow>,
     pub classification: Vec<ClassificationRow>,
     pub diagnostics: Vec<DiagnosticsRow>,
@@ -394,6 +397,7 @@ pub fn analyze(rows: &[ResultRow], options: Options) -> Analysis {
         correlations,
         correlations_bleu_ok,
         translation_quality: translation_quality(rows),
+        cache_quality: Vec::new(),
         bootstrap,
         classification,
         diagnostics: diag,
@@ -476,7 +480,8 @@ pub fn run(dir: &Path) -> Result<String> {
 
 pub fn run_with(dir: &Path, options: Options) -> Result<(Analysis, String)> {
     let rows = load(dir)?;
-    let analysis = analyze(&rows, options);
+    let mut analysis = analyze(&rows, options);
+    analysis.cache_quality = cache_quality(dir, &analysis.translation_quality);
     let out = dir.join(STATS_DIR);
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     let md = summary(&analysis);
@@ -1049,6 +1054,38 @@ fn translation_summary(a: &Analysis, md: &mut String) {
             pct(q.low_bleu_share),
         )
         .unwrap();
+    }
+    if !a.cache_quality.is_empty() {
+        writeln!(
+            md,
+            "\nThe translation caches' own figures (their manifest.json): corpus BLEU and chrF \
+             (0–1) over every cached text of the language — requests, actions and \
+             instructions — and the texts below the cache's threshold.\n"
+        )
+        .unwrap();
+        writeln!(
+            md,
+            "| model | approach | lang | cache | texts | corpus BLEU | corpus chrF | mean sentence BLEU | below threshold |"
+        )
+        .unwrap();
+        writeln!(md, "|---|---|---|---|---|---|---|---|---|").unwrap();
+        for c in &a.cache_quality {
+            let l = &c.summary;
+            writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                c.model,
+                c.approach,
+                c.lang,
+                c.cache,
+                l.rows,
+                fmt_opt(l.corpus_bleu, 3),
+                fmt_opt(l.corpus_chrf, 3),
+                fmt_opt(l.mean_sentence_bleu, 3),
+                l.low_bleu_rows,
+            )
+            .unwrap();
+        }
     }
     if !a.correlations_bleu_ok.is_empty() {
         writeln!(

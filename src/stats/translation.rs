@@ -6,7 +6,10 @@
 
 use crate::dimension::Tier;
 use crate::results::ResultRow;
+use crate::run::{Manifest, MANIFEST_FILE};
+use crate::translate::{CacheManifest, LanguageSummary, MANIFEST_FILE as CACHE_MANIFEST_FILE};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// One row of translation_quality.csv: per model × approach × language × country, and per
 /// model × approach × tier over every language (`lang` and `country` "all"; `tier` None =
@@ -99,4 +102,63 @@ pub fn translation_quality(rows: &[ResultRow]) -> Vec<TranslationQuality> {
 /// Whether a model × approach × dimension group has translation quality to filter on.
 pub fn has_bleu(rows: &[&ResultRow]) -> bool {
     rows.iter().any(|r| r.translation_bleu.is_some())
+}
+
+/// A language of a multilingual run's translation cache as the cache's manifest.json
+/// reports it: corpus figures over every cached text of the language (requests, actions,
+/// instructions), beside the per-request figures above.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheQuality {
+    pub model: String,
+    pub approach: String,
+    /// The cache folder (the run's settings.translations).
+    pub cache: String,
+    pub lang: String,
+    pub summary: LanguageSummary,
+}
+
+/// The cache figures of the languages in `quality`, for every run under `dir` whose
+/// manifest names a translation cache that is still readable (others are skipped: the
+/// per-request figures come from the rows and need no cache).
+pub fn cache_quality(dir: &Path, quality: &[TranslationQuality]) -> Vec<CacheQuality> {
+    let mut out = Vec::new();
+    let Ok(files) = super::results_files(dir) else {
+        return out;
+    };
+    for results in files {
+        let Ok(text) = std::fs::read_to_string(results.with_file_name(MANIFEST_FILE)) else {
+            continue;
+        };
+        let Ok(run) = serde_json::from_str::<Manifest>(&text) else {
+            continue;
+        };
+        let Some(cache) = run.settings.translations else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(Path::new(&cache).join(CACHE_MANIFEST_FILE)) else {
+            continue;
+        };
+        let Ok(manifest) = serde_json::from_str::<CacheManifest>(&text) else {
+            continue;
+        };
+        let (model, approach) = (run.model.name, run.settings.approach);
+        let mut langs: Vec<&str> = quality
+            .iter()
+            .filter(|q| q.model == model && q.approach == approach)
+            .filter_map(|q| q.lang.as_deref())
+            .collect();
+        langs.dedup();
+        for lang in langs {
+            if let Some(summary) = manifest.languages.get(lang) {
+                out.push(CacheQuality {
+                    model: model.clone(),
+                    approach: approach.clone(),
+                    cache: cache.clone(),
+                    lang: lang.to_string(),
+                    summary: summary.clone(),
+                });
+            }
+        }
+    }
+    out
 }
