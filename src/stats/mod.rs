@@ -740,8 +740,16 @@ pub fn tables(a: &Analysis) -> Vec<(&'static str, String)> {
 }
 
 pub fn write_tables(a: &Analysis, out: &Path) -> Result<()> {
-    for (name, text) in tables(a) {
-        write_file(&out.join(name), &text)?;
+    let tables = tables(a);
+    for (name, text) in &tables {
+        write_file(&out.join(name), text)?;
+    }
+    // A table this analysis has no rows for must not survive from an earlier one.
+    for name in ["translation_quality.csv", "correlations_bleu_ok.csv"] {
+        let path = out.join(name);
+        if !tables.iter().any(|(n, _)| *n == name) && path.exists() {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
     }
     Ok(())
 }
