@@ -1,6 +1,7 @@
 //! `hofbench report` and the CLI around the statistics: PNGs with real content, SVGs, an
 //! offline report.html (rendered in headless Chromium when it is installed), statistics over
-//! a folder of several runs, and import-results → report.
+//! a folder of several runs, import-results → report, and translate → multilingual and
+//! personas runs → the translation-quality and personas-vs-multilingual sections.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -74,6 +75,7 @@ fn report_writes_plots_and_an_offline_html_page() {
         "density_imported_personas".into(),
         "heatmap_imported_personas".into(),
         "scatter_imported_personas_mas".into(),
+        "bleu_synthetic_multilingual".into(),
     ];
     for (approach, dims) in [
         ("personas", ["idv", "lto"]),
@@ -112,6 +114,8 @@ fn report_writes_plots_and_an_offline_html_page() {
         "classification.csv",
         "diagnostics.csv",
         "by_country.csv",
+        "translation_quality.csv",
+        "correlations_bleu_ok.csv",
     ] {
         assert!(html.contains(table), "{table}");
     }
@@ -246,4 +250,167 @@ fn a_folder_of_runs_must_not_hold_the_same_rows_twice() {
     let out = hofbench(&["--quiet", "stats", s(empty.path())]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no results.jsonl"));
+}
+
+/// The multilingual approach end to end into the report: the tiny random NLLB translates one
+/// request into French and German, SmolLM2 answers it as multilingual and as personas runs of
+/// three countries (one English), and stats/report over the folder of both runs show the
+/// translation quality per language and tier and the two approaches side by side.
+#[test]
+fn translate_then_multilingual_and_personas_runs_report_translation_quality() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompts = dir.path().join("p.jsonl");
+    let text = std::fs::read_to_string(repo("prompts/requests/pdi.jsonl")).unwrap();
+    std::fs::write(&prompts, text.lines().next().unwrap()).unwrap();
+    let cache = dir.path().join("cache");
+    let tiny = repo("tests/fixtures/nllb/tiny");
+    ok(&hofbench(&[
+        "--quiet",
+        "translate",
+        "--model",
+        s(&tiny),
+        "--languages",
+        "fra_Latn,deu_Latn",
+        "--beams",
+        "1",
+        "--max-length",
+        "8",
+        "--prompts",
+        s(&prompts),
+        "--out",
+        s(&cache),
+    ]));
+    let runs = dir.path().join("runs");
+    let countries = "France,Germany,United States";
+    for approach in ["multilingual", "personas"] {
+        ok(&hofbench(&[
+            "--quiet",
+            "run",
+            "--approach",
+            approach,
+            "--countries",
+            countries,
+            "--translations",
+            s(&cache),
+            "--prompts",
+            s(&prompts),
+            "--out",
+            s(&runs.join(approach)),
+        ]));
+    }
+    let rows = hofbench::results::read(&runs.join("multilingual/results.jsonl"))
+        .unwrap()
+        .rows;
+    assert_eq!(rows.len(), 3);
+    ok(&hofbench(&[
+        "--quiet",
+        "report",
+        s(&runs),
+        "--resamples",
+        "50",
+    ]));
+
+    // translation_quality.csv: one row per language × country (in the run's order, that of
+    // prompts/countries.csv), then the tiers present and all.
+    let quality = std::fs::read_to_string(runs.join("stats/translation_quality.csv")).unwrap();
+    let mut lines = quality.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "model,approach,lang,country,tier,rows,rows_with_bleu,mean_bleu,low_bleu_rows,low_bleu_share"
+    );
+    let table: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    let keys: Vec<(&str, &str, &str)> = table
+        .iter()
+        .map(|r| (r[2].as_str(), r[3].as_str(), r[4].as_str()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("deu_Latn", "Germany", "high"),
+            ("fra_Latn", "France", "high"),
+            ("eng_Latn", "United States", "high"),
+            ("all", "all", "high"),
+            ("all", "all", "all"),
+        ]
+    );
+    assert!(table.iter().all(|r| r[1] == "multilingual"));
+    for (row, lang) in table.iter().zip(["deu_Latn", "fra_Latn"]) {
+        let r = rows
+            .iter()
+            .find(|r| r.lang.as_deref() == Some(lang))
+            .unwrap();
+        let bleu = r.translation_bleu.unwrap();
+        assert_eq!(row[5..8], ["1".to_string(), "1".into(), bleu.to_string()]);
+        assert_eq!(row[8], usize::from(bleu < 0.2).to_string(), "{row:?}");
+        assert_eq!(r.low_bleu, bleu < 0.2);
+    }
+    let low = rows.iter().filter(|r| r.low_bleu).count();
+    assert_eq!(table[4][5..7], ["3".to_string(), "2".into()]);
+    assert_eq!(table[4][8], low.to_string());
+    assert_eq!(table[2][7], "NaN"); // English: no translation, no BLEU
+
+    // Same columns as correlations.csv; only the multilingual groups.
+    let ok_corr = std::fs::read_to_string(runs.join("stats/correlations_bleu_ok.csv")).unwrap();
+    let corr = std::fs::read_to_string(runs.join("stats/correlations.csv")).unwrap();
+    assert_eq!(ok_corr.lines().next(), corr.lines().next());
+    assert!(ok_corr
+        .lines()
+        .skip(1)
+        .all(|l| l.contains(",multilingual,")));
+    assert!(ok_corr.contains(&format!(
+        "\nsmollm2-135m-instruct,multilingual,pdi,all,response,{},",
+        3 - low
+    )));
+
+    let summary = std::fs::read_to_string(runs.join("report/summary.md")).unwrap();
+    assert!(summary.contains("## Translation quality"), "{summary}");
+    assert!(summary.contains("## Personas vs multilingual"), "{summary}");
+    assert!(
+        summary.contains(
+            "| smollm2-135m-instruct | multilingual | fra_Latn | France | high | 1 | 1 |"
+        ),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| smollm2-135m-instruct | pdi |"),
+        "{summary}"
+    );
+    // The cache's own corpus figures, read through the run's settings.translations.
+    let cache_manifest: hofbench::translate::CacheManifest = serde_json::from_str(
+        &std::fs::read_to_string(cache.join(hofbench::translate::MANIFEST_FILE)).unwrap(),
+    )
+    .unwrap();
+    for lang in ["fra_Latn", "deu_Latn"] {
+        let l = &cache_manifest.languages[lang];
+        let line = format!(
+            "| smollm2-135m-instruct | multilingual | {lang} | {} | {} | {:.3} | {:.3} |",
+            s(&cache),
+            l.rows,
+            l.corpus_bleu.unwrap(),
+            l.corpus_chrf.unwrap()
+        );
+        assert!(summary.contains(&line), "{line}\n{summary}");
+    }
+    let html = std::fs::read_to_string(runs.join("report/report.html")).unwrap();
+    assert!(html.contains("<h2>Translation quality</h2>"));
+    assert!(html.contains("<h2>Personas vs multilingual</h2>"));
+    let stem = "bleu_smollm2-135m-instruct_multilingual";
+    assert!(html.contains(&format!("<figure id=\"{stem}\">")));
+    let (colours, inked) = png_content(&runs.join(format!("report/plots/{stem}.png")));
+    assert!(
+        colours > 50 && (0.02..0.95).contains(&inked),
+        "{colours} {inked}"
+    );
+    let svg = std::fs::read_to_string(runs.join(format!("report/plots/{stem}.svg"))).unwrap();
+    // The bars name each language; the runs' threshold is drawn.
+    for label in [
+        "France (fra_Latn)",
+        "Germany (deu_Latn)",
+        "high tier",
+        "threshold 0.2",
+    ] {
+        assert!(svg.contains(label), "{label}");
+    }
 }

@@ -1,7 +1,8 @@
 //! `hofbench stats` against scipy/numpy on a synthetic results file (fixture and generator in
 //! tests/fixtures/stats/): every column of correlations.csv, by_country.csv, bootstrap.csv,
-//! classification.csv and diagnostics.csv, for personas and multilingual rows, inconclusive
-//! answers, a tier with fewer than 3 countries and tied shares.
+//! classification.csv, diagnostics.csv, translation_quality.csv and correlations_bleu_ok.csv,
+//! for personas and multilingual rows, inconclusive answers, a tier with fewer than 3
+//! countries, tied shares and low-BLEU translations.
 
 use hofbench::stats::{self, Options};
 use serde_json::Value;
@@ -76,25 +77,10 @@ fn check(row: &Row, col: &str, want: &Value, abs: f64, rel: f64, what: &str) {
     }
 }
 
-const EXACT: f64 = 1e-12;
-const VALUE: f64 = 1e-9;
-/// p-values: within 1e-9 relative (or 1e-300 absolute, for underflow to 0).
-const P: (f64, f64) = (1e-300, 1e-9);
-
-#[test]
-fn every_statistic_matches_scipy() {
-    let expected: Value = serde_json::from_str(&fixture("expected.json")).unwrap();
-    let dir = analysed(&expected);
-    let out = dir.path().join("stats");
-
-    let text = std::fs::read_to_string(out.join("correlations.csv")).unwrap();
-    assert_eq!(
-        text.lines().next().unwrap(),
-        "model,approach,dimension,tier,level,n,pearson_r,pearson_p,pearson_p_paper,\
-         pearson_ci_low,pearson_ci_high,spearman_rho,spearman_p,p_bh"
-    );
-    let corr = read_csv(&out.join("correlations.csv"));
-    let want = expected["correlations"].as_array().unwrap();
+/// Check a correlations table against the reference rows; returns how many are defined.
+fn check_correlations(path: &Path, want: &Value) -> usize {
+    let corr = read_csv(path);
+    let want = want.as_array().unwrap();
     assert_eq!(corr.len(), want.len());
     let mut defined = 0;
     for w in want {
@@ -131,8 +117,71 @@ fn every_statistic_matches_scipy() {
         );
         defined += usize::from(!w["pearson_r"].is_null());
     }
+    defined
+}
+
+const EXACT: f64 = 1e-12;
+const VALUE: f64 = 1e-9;
+/// p-values: within 1e-9 relative (or 1e-300 absolute, for underflow to 0).
+const P: (f64, f64) = (1e-300, 1e-9);
+
+#[test]
+fn every_statistic_matches_scipy() {
+    let expected: Value = serde_json::from_str(&fixture("expected.json")).unwrap();
+    let dir = analysed(&expected);
+    let out = dir.path().join("stats");
+
+    let text = std::fs::read_to_string(out.join("correlations.csv")).unwrap();
+    assert_eq!(
+        text.lines().next().unwrap(),
+        "model,approach,dimension,tier,level,n,pearson_r,pearson_p,pearson_p_paper,\
+         pearson_ci_low,pearson_ci_high,spearman_rho,spearman_p,p_bh"
+    );
+    let defined = check_correlations(&out.join("correlations.csv"), &expected["correlations"]);
     // The fixture must exercise both defined and undefined correlations.
-    assert!(defined > 20 && defined < want.len(), "{defined}");
+    assert!(
+        defined > 20 && defined < expected["correlations"].as_array().unwrap().len(),
+        "{defined}"
+    );
+
+    // The multilingual groups again without their low-BLEU answers: same columns.
+    let text = std::fs::read_to_string(out.join("correlations_bleu_ok.csv")).unwrap();
+    assert_eq!(
+        text.lines().next(),
+        std::fs::read_to_string(out.join("correlations.csv"))
+            .unwrap()
+            .lines()
+            .next()
+    );
+    let defined = check_correlations(
+        &out.join("correlations_bleu_ok.csv"),
+        &expected["correlations_bleu_ok"],
+    );
+    assert!(defined > 4, "{defined}");
+    let quality = read_csv(&out.join("translation_quality.csv"));
+    let want = expected["translation_quality"].as_array().unwrap();
+    assert_eq!(quality.len(), want.len());
+    for w in want {
+        let row = find(
+            &quality,
+            w,
+            &["model", "approach", "lang", "country", "tier"],
+        );
+        for col in ["rows", "rows_with_bleu", "low_bleu_rows"] {
+            assert_eq!(row[col], w[col].to_string(), "{w}: {col}");
+        }
+        for col in ["mean_bleu", "low_bleu_share"] {
+            check(row, col, &w[col], VALUE, 0.0, &format!("{w}"));
+        }
+    }
+    // English rows carry no BLEU; some translations fall below the threshold.
+    assert!(quality.iter().any(|r| r["mean_bleu"] == "NaN"));
+    assert!(quality
+        .iter()
+        .any(|r| r["low_bleu_rows"] != "0" && r["country"] != "all"));
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("## Personas vs multilingual"), "{summary}");
+    assert!(summary.contains("## Translation quality"), "{summary}");
 
     let boot = read_csv(&out.join("bootstrap.csv"));
     let want = expected["bootstrap"].as_array().unwrap();

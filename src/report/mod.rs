@@ -3,7 +3,8 @@
 //!
 //! Writes DIR/stats/ (as `hofbench stats`), then DIR/report/: `plots/*.png` and `plots/*.svg`
 //! (per model × approach: a scatter per dimension, a density figure and a heatmap; a model
-//! comparison when DIR holds several models), `summary.md` and `report.html` (the tables and
+//! comparison when DIR holds several models; round-trip BLEU per language and tier for
+//! multilingual runs), `summary.md` and `report.html` (the tables and
 //! the SVGs inline: no scripts, styles or images from anywhere else, so it opens offline).
 
 pub mod plots;
@@ -12,7 +13,7 @@ use crate::dimension::Dimension;
 use crate::results::ResultRow;
 use crate::stats::{self, Analysis, Level, Options};
 use crate::{Error, Result};
-use plots::{Density, Figure, Heatmap, ModelBars, Scatter, ScatterPoint};
+use plots::{BleuBar, BleuBars, Density, Figure, Heatmap, ModelBars, Scatter, ScatterPoint};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -57,8 +58,89 @@ fn figure(fig: &impl Figure, dir: &Path, stem: String, title: String) -> Result<
     Ok(Rendered { title, stem, svg })
 }
 
-/// Draw every figure of an analysis into `plots_dir`.
-pub fn figures(a: &Analysis, rows: &[ResultRow], plots_dir: &Path) -> Result<Vec<Rendered>> {
+/// The low-BLEU threshold of the runs under `dir` (their manifest.json's
+/// settings.bleu_threshold), when they all agree on one.
+pub fn bleu_threshold(dir: &Path) -> Option<f64> {
+    let mut found: Vec<f64> = Vec::new();
+    for results in stats::results_files(dir).ok()? {
+        let manifest = results.with_file_name(crate::run::MANIFEST_FILE);
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+        if let Some(t) = value["settings"]["bleu_threshold"].as_f64() {
+            if !found.contains(&t) {
+                found.push(t);
+            }
+        }
+    }
+    match found[..] {
+        [t] => Some(t),
+        _ => None,
+    }
+}
+
+/// Mean round-trip BLEU per language and tier, one figure per model × approach with
+/// translations.
+fn bleu_figures(
+    a: &Analysis,
+    threshold: Option<f64>,
+    plots_dir: &Path,
+    out: &mut Vec<Rendered>,
+) -> Result<()> {
+    let mut keys: Vec<(&str, &str)> = a
+        .translation_quality
+        .iter()
+        .map(|q| (q.model.as_str(), q.approach.as_str()))
+        .collect();
+    keys.dedup();
+    for (model, approach) in keys {
+        let bars = a
+            .translation_quality
+            .iter()
+            .filter(|q| q.model == model && q.approach == approach)
+            .map(|q| {
+                let label = match (&q.country, &q.lang) {
+                    (Some(c), Some(l)) => format!("{c} ({l})"),
+                    _ => format!("{} tier", q.tier.map_or("every", |t| t.code())),
+                };
+                let note = if q.rows_with_bleu == 0 {
+                    "no translation".to_string()
+                } else {
+                    format!("{}/{} below", q.low_bleu_rows, q.rows_with_bleu)
+                };
+                BleuBar {
+                    label,
+                    mean_bleu: q.mean_bleu,
+                    note,
+                    tier: q.country.as_ref().and(q.tier),
+                }
+            })
+            .collect();
+        let title = format!("{model} · {approach}: round-trip BLEU per language and tier");
+        let fig = BleuBars {
+            title: title.clone(),
+            bars,
+            threshold,
+        };
+        out.push(figure(
+            &fig,
+            plots_dir,
+            format!("bleu_{}_{}", slug(model), slug(approach)),
+            title,
+        )?);
+    }
+    Ok(())
+}
+
+/// Draw every figure of an analysis into `plots_dir`; `bleu_threshold` is drawn on the
+/// translation-quality figures when known.
+pub fn figures(
+    a: &Analysis,
+    rows: &[ResultRow],
+    bleu_threshold: Option<f64>,
+    plots_dir: &Path,
+) -> Result<Vec<Rendered>> {
     let mut out = Vec::new();
     for model in a.models() {
         let mut approaches: Vec<&str> = a.groups_of(model).iter().map(|g| g.0).collect();
@@ -203,6 +285,7 @@ pub fn figures(a: &Analysis, rows: &[ResultRow], plots_dir: &Path) -> Result<Vec
         };
         out.push(figure(&bars, plots_dir, "models".to_string(), title)?);
     }
+    bleu_figures(a, bleu_threshold, plots_dir, &mut out)?;
     Ok(out)
 }
 
@@ -340,7 +423,7 @@ pub fn report(dir: &Path, options: Options) -> Result<PathBuf> {
     let out = dir.join(REPORT_DIR);
     let plots_dir = out.join("plots");
     std::fs::create_dir_all(&plots_dir).map_err(|e| Error::io(&plots_dir, e))?;
-    let figs = figures(&analysis, &rows, &plots_dir)?;
+    let figs = figures(&analysis, &rows, bleu_threshold(dir), &plots_dir)?;
     stats::write_file(&out.join("summary.md"), &md)?;
     let path = out.join("report.html");
     stats::write_file(&path, &html(&analysis, dir, &figs))?;

@@ -519,6 +519,126 @@ impl Figure for ModelBars {
     }
 }
 
+/// One bar of `BleuBars`: a country's language, or a whole tier.
+pub struct BleuBar {
+    pub label: String,
+    /// Mean round-trip BLEU; None for a language without translation (English).
+    pub mean_bleu: Option<f64>,
+    /// "n/m below" text drawn after the bar.
+    pub note: String,
+    pub tier: Option<crate::dimension::Tier>,
+}
+
+/// Mean round-trip BLEU per language (country) and per tier, horizontal bars coloured by
+/// tier (tier totals in grey-blue at the bottom), with the low-BLEU threshold as a line.
+pub struct BleuBars {
+    pub title: String,
+    pub bars: Vec<BleuBar>,
+    pub threshold: Option<f64>,
+}
+
+impl Figure for BleuBars {
+    fn size(&self) -> (u32, u32) {
+        (900, 120 + 24 * self.bars.len().max(1) as u32)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE).map_err(msg)?;
+        let n = self.bars.len().max(1);
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, (FAMILY, 18))
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(230)
+            .build_cartesian_2d(0.0..1.0, 0.0..n as f64)
+            .map_err(msg)?;
+        // Bar i sits at y in [n - 1 - i, n - i]: the table's order, top to bottom.
+        let y_of = |i: usize| (n - 1 - i) as f64;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .x_desc("mean round-trip BLEU of the requests (0–1)")
+            .label_style((FAMILY, 13))
+            .draw()
+            .map_err(msg)?;
+        let total_colour = RGBColor(90, 110, 140);
+        for (i, bar) in self.bars.iter().enumerate() {
+            let y = y_of(i);
+            // In the label area, left of the plot: drawn on the root in pixels.
+            let (px, py) = chart.backend_coord(&(0.0, y + 0.5));
+            root.draw(&Text::new(
+                bar.label.clone(),
+                (px - 8, py),
+                TextStyle::from((FAMILY, 13).into_font()).pos(Pos::new(HPos::Right, VPos::Center)),
+            ))
+            .map_err(msg)?;
+            let colour = bar.tier.map_or(total_colour, tier_colour);
+            let (end, note) = match bar.mean_bleu {
+                Some(b) => {
+                    chart
+                        .draw_series(std::iter::once(Rectangle::new(
+                            [(0.0, y + 0.15), (b, y + 0.85)],
+                            colour.filled(),
+                        )))
+                        .map_err(msg)?;
+                    (b, format!("{b:.2}  {}", bar.note))
+                }
+                None => (0.0, bar.note.clone()),
+            };
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    note,
+                    (end + 0.01, y + 0.5),
+                    TextStyle::from((FAMILY, 12).into_font())
+                        .pos(Pos::new(HPos::Left, VPos::Center)),
+                )))
+                .map_err(msg)?;
+        }
+        if let Some(t) = self.threshold {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(t, 0.0), (t, n as f64)],
+                    6,
+                    4,
+                    RGBColor(214, 39, 40).stroke_width(2),
+                ))
+                .map_err(msg)?
+                .label(format!("low-BLEU threshold {t}"))
+                .legend(|(x, y)| {
+                    PathElement::new(
+                        vec![(x, y), (x + 20, y)],
+                        RGBColor(214, 39, 40).stroke_width(2),
+                    )
+                });
+        }
+        for tier in crate::dimension::Tier::ALL {
+            if self.bars.iter().any(|b| b.tier == Some(tier)) {
+                let colour = tier_colour(tier);
+                chart
+                    .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
+                    .map_err(msg)?
+                    .label(format!("{tier}-resource language"))
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled())
+                    });
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font((FAMILY, 12))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(msg)?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,10 +13,15 @@
 //!   `pearson_p` uses n = countries, `pearson_p_paper` the paper's n = answers of those countries.
 //! - Response level: each decided answer's 0/1 choice against its country's score
 //!   (point-biserial); inconclusive answers are left out.
+//! - Multilingual rows carry the request's round-trip BLEU and the run's `low_bleu` flag:
+//!   `translation_quality.csv` summarises them per language, country and tier, and
+//!   `correlations_bleu_ok.csv` repeats the correlations of those groups without the flagged
+//!   answers (a separate file, so correlations.csv keeps its rows).
 
 pub mod classification;
 pub mod correlation;
 pub mod diagnostics;
+pub mod translation;
 
 use crate::dimension::{Dimension, Tier};
 use crate::results::{self, ResultRow, RESULTS_FILE};
@@ -30,6 +35,7 @@ pub use diagnostics::{diagnostics, Diagnostics};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+pub use translation::{cache_quality, translation_quality, CacheQuality, TranslationQuality};
 
 /// Where the tables go, inside the folder analysed.
 pub const STATS_DIR: &str = "stats";
@@ -158,6 +164,13 @@ pub struct Analysis {
     pub options: Options,
     pub shares: Vec<CountryShare>,
     pub correlations: Vec<CorrelationRow>,
+    /// correlations.csv's rows for the groups with round-trip BLEU (multilingual), computed
+    /// without the answers flagged `low_bleu`; Benjamini–Hochberg within this table.
+    pub correlations_bleu_ok: Vec<CorrelationRow>,
+    pub translation_quality: Vec<TranslationQuality>,
+    /// The translation caches' own per-language figures (filled by `run_with`, which knows
+    /// the folder; empty from `analyze`).
+    pub cache_quality: Vec<CacheQuality>,
     pub bootstrap: Vec<BootstrapRow>,
     pub classification: Vec<ClassificationRow>,
     pub diagnostics: Vec<DiagnosticsRow>,
@@ -225,15 +238,17 @@ fn tiers() -> impl Iterator<Item = Option<Tier>> {
     std::iter::once(None).chain(Tier::ALL.into_iter().map(Some))
 }
 
-/// Analyse rows (from one run or several).
-pub fn analyze(rows: &[ResultRow], options: Options) -> Analysis {
-    let shares = country_shares(rows);
+/// Country- and response-level correlations of every group, tier by tier, with
+/// Benjamini–Hochberg across the returned table; bootstrap intervals when `bootstrap`.
+fn correlate(
+    groups: &BTreeMap<GroupKey, Vec<&ResultRow>>,
+    shares: &[CountryShare],
+    options: Options,
+    bootstrap: bool,
+) -> (Vec<CorrelationRow>, Vec<BootstrapRow>) {
     let mut correlations = Vec::new();
-    let mut bootstrap = Vec::new();
-    let mut classification = Vec::new();
-    let mut diag = Vec::new();
-    let groups = groups(rows);
-    for ((model, approach, dimension), rs) in &groups {
+    let mut boot = Vec::new();
+    for ((model, approach, dimension), rs) in groups {
         let group_shares: Vec<&CountryShare> = shares
             .iter()
             .filter(|s| &s.model == model && &s.approach == approach && s.dimension == *dimension)
@@ -260,15 +275,17 @@ pub fn analyze(rows: &[ResultRow], options: Options) -> Analysis {
                 spearman: spearman(&x, &y),
                 p_bh: None,
             });
-            bootstrap.push(BootstrapRow {
-                model: model.clone(),
-                approach: approach.clone(),
-                dimension: *dimension,
-                tier,
-                n: cs.len(),
-                seed: options.seed,
-                ci: bootstrap_ci(&x, &y, options.resamples, options.seed, CONFIDENCE),
-            });
+            if bootstrap {
+                boot.push(BootstrapRow {
+                    model: model.clone(),
+                    approach: approach.clone(),
+                    dimension: *dimension,
+                    tier,
+                    n: cs.len(),
+                    seed: options.seed,
+                    ci: bootstrap_ci(&x, &y, options.resamples, options.seed, CONFIDENCE),
+                });
+            }
 
             let (x, y): (Vec<f64>, Vec<f64>) = rs
                 .iter()
@@ -293,6 +310,45 @@ pub fn analyze(rows: &[ResultRow], options: Options) -> Analysis {
                 p_bh: None,
             });
         }
+    }
+    let p: Vec<Option<f64>> = correlations
+        .iter()
+        .map(|c| c.pearson.map(|p| p.p))
+        .collect();
+    for (c, adj) in correlations.iter_mut().zip(benjamini_hochberg(&p)) {
+        c.p_bh = adj;
+    }
+    (correlations, boot)
+}
+
+/// Analyse rows (from one run or several).
+pub fn analyze(rows: &[ResultRow], options: Options) -> Analysis {
+    let shares = country_shares(rows);
+    let mut classification = Vec::new();
+    let mut diag = Vec::new();
+    let groups = groups(rows);
+    let (correlations, bootstrap) = correlate(&groups, &shares, options, true);
+
+    // The groups with translation quality, again without their low-BLEU answers.
+    let bleu_ok: Vec<ResultRow> = groups
+        .values()
+        .filter(|rs| translation::has_bleu(rs))
+        .flatten()
+        .filter(|r| !r.low_bleu)
+        .map(|&r| r.clone())
+        .collect();
+    let (correlations_bleu_ok, _) = correlate(
+        &self::groups(&bleu_ok),
+        &country_shares(&bleu_ok),
+        options,
+        false,
+    );
+
+    for ((model, approach, dimension), rs) in &groups {
+        let group_shares: Vec<&CountryShare> = shares
+            .iter()
+            .filter(|s| &s.model == model && &s.approach == approach && s.dimension == *dimension)
+            .collect();
         let share: Vec<f64> = group_shares.iter().map(|s| s.share_high).collect();
         let side: Vec<bool> = group_shares.iter().map(|s| s.high_side).collect();
         if let Some(separation) = separation(&share, &side) {
@@ -335,17 +391,13 @@ pub fn analyze(rows: &[ResultRow], options: Options) -> Analysis {
         ))
     });
 
-    let p: Vec<Option<f64>> = correlations
-        .iter()
-        .map(|c| c.pearson.map(|p| p.p))
-        .collect();
-    for (c, adj) in correlations.iter_mut().zip(benjamini_hochberg(&p)) {
-        c.p_bh = adj;
-    }
     Analysis {
         options,
         shares,
         correlations,
+        correlations_bleu_ok,
+        translation_quality: translation_quality(rows),
+        cache_quality: Vec::new(),
         bootstrap,
         classification,
         diagnostics: diag,
@@ -428,7 +480,8 @@ pub fn run(dir: &Path) -> Result<String> {
 
 pub fn run_with(dir: &Path, options: Options) -> Result<(Analysis, String)> {
     let rows = load(dir)?;
-    let analysis = analyze(&rows, options);
+    let mut analysis = analyze(&rows, options);
+    analysis.cache_quality = cache_quality(dir, &analysis.translation_quality);
     let out = dir.join(STATS_DIR);
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     let md = summary(&analysis);
@@ -474,7 +527,45 @@ pub const CORRELATIONS_COLUMNS: [&str; 14] = [
     "p_bh",
 ];
 
-/// The CSV tables of an analysis, by file name.
+fn correlations_table(rows: &[CorrelationRow]) -> String {
+    csv_table(
+        &CORRELATIONS_COLUMNS,
+        rows.iter().map(|c| {
+            vec![
+                c.model.clone(),
+                c.approach.clone(),
+                c.dimension.to_string(),
+                tier_code(c.tier).to_string(),
+                c.level.code().to_string(),
+                c.n.to_string(),
+                num(c.pearson.map(|p| p.r)),
+                num(c.pearson.map(|p| p.p)),
+                num(c.pearson_p_paper),
+                num(c.pearson_ci.map(|ci| ci.0)),
+                num(c.pearson_ci.map(|ci| ci.1)),
+                num(c.spearman.map(|p| p.r)),
+                num(c.spearman.map(|p| p.p)),
+                num(c.p_bh),
+            ]
+        }),
+    )
+}
+
+pub const TRANSLATION_QUALITY_COLUMNS: [&str; 10] = [
+    "model",
+    "approach",
+    "lang",
+    "country",
+    "tier",
+    "rows",
+    "rows_with_bleu",
+    "mean_bleu",
+    "low_bleu_rows",
+    "low_bleu_share",
+];
+
+/// The CSV tables of an analysis, by file name. The translation tables are written only
+/// when some rows carry a translation (`lang`).
 pub fn tables(a: &Analysis) -> Vec<(&'static str, String)> {
     let by_country = csv_table(
         &[
@@ -516,27 +607,7 @@ pub fn tables(a: &Analysis) -> Vec<(&'static str, String)> {
             ]
         }),
     );
-    let correlations = csv_table(
-        &CORRELATIONS_COLUMNS,
-        a.correlations.iter().map(|c| {
-            vec![
-                c.model.clone(),
-                c.approach.clone(),
-                c.dimension.to_string(),
-                tier_code(c.tier).to_string(),
-                c.level.code().to_string(),
-                c.n.to_string(),
-                num(c.pearson.map(|p| p.r)),
-                num(c.pearson.map(|p| p.p)),
-                num(c.pearson_p_paper),
-                num(c.pearson_ci.map(|ci| ci.0)),
-                num(c.pearson_ci.map(|ci| ci.1)),
-                num(c.spearman.map(|p| p.r)),
-                num(c.spearman.map(|p| p.p)),
-                num(c.p_bh),
-            ]
-        }),
-    );
+    let correlations = correlations_table(&a.correlations);
     let bootstrap = csv_table(
         &[
             "model",
@@ -631,18 +702,54 @@ pub fn tables(a: &Analysis) -> Vec<(&'static str, String)> {
             ]
         }),
     );
-    vec![
+    let mut out = vec![
         ("by_country.csv", by_country),
         ("correlations.csv", correlations),
         ("bootstrap.csv", bootstrap),
         ("classification.csv", classification),
         ("diagnostics.csv", diagnostics),
-    ]
+    ];
+    if !a.translation_quality.is_empty() {
+        let all = |v: Option<&str>| v.unwrap_or("all").to_string();
+        out.push((
+            "translation_quality.csv",
+            csv_table(
+                &TRANSLATION_QUALITY_COLUMNS,
+                a.translation_quality.iter().map(|q| {
+                    vec![
+                        q.model.clone(),
+                        q.approach.clone(),
+                        all(q.lang.as_deref()),
+                        all(q.country.as_deref()),
+                        tier_code(q.tier).to_string(),
+                        q.rows.to_string(),
+                        q.rows_with_bleu.to_string(),
+                        num(q.mean_bleu),
+                        q.low_bleu_rows.to_string(),
+                        num(q.low_bleu_share),
+                    ]
+                }),
+            ),
+        ));
+        out.push((
+            "correlations_bleu_ok.csv",
+            correlations_table(&a.correlations_bleu_ok),
+        ));
+    }
+    out
 }
 
 pub fn write_tables(a: &Analysis, out: &Path) -> Result<()> {
-    for (name, text) in tables(a) {
-        write_file(&out.join(name), &text)?;
+    let tables = tables(a);
+    for (name, text) in &tables {
+        write_file(&out.join(name), text)?;
+    }
+    // A table this analysis has no rows for must not survive from an earlier one.
+    for name in ["translation_quality.csv", "correlations_bleu_ok.csv"] {
+        let path = out.join(name);
+        if !tables.iter().any(|(n, _)| *n == name) && path.exists() {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
     }
     Ok(())
 }
@@ -845,5 +952,188 @@ pub fn summary(a: &Analysis) -> String {
         }
         writeln!(md).unwrap();
     }
+    approaches_compared(a, &mut md);
+    translation_summary(a, &mut md);
     md
+}
+
+/// Country-level r, all tiers, of a correlations table.
+fn r_of(rows: &[CorrelationRow], key: (&str, &str, Dimension), level: Level) -> String {
+    rows.iter()
+        .find(|c| {
+            c.model == key.0
+                && c.approach == key.1
+                && c.dimension == key.2
+                && c.tier.is_none()
+                && c.level == level
+        })
+        .map_or_else(|| "–".to_string(), |c| r_cell(Some(c)))
+}
+
+pub const PERSONAS: &str = "personas";
+pub const MULTILINGUAL: &str = "multilingual";
+
+/// Personas vs multilingual per dimension, for the models run with both.
+fn approaches_compared(a: &Analysis, md: &mut String) {
+    let models: Vec<&str> = a
+        .models()
+        .into_iter()
+        .filter(|m| {
+            let g = a.groups_of(m);
+            [PERSONAS, MULTILINGUAL]
+                .iter()
+                .all(|ap| g.iter().any(|(x, _)| x == ap))
+        })
+        .collect();
+    if models.is_empty() {
+        return;
+    }
+    writeln!(
+        md,
+        "## Personas vs multilingual\n\nPearson r with the Hofstede score, all tiers: country \
+         level, then response level; \"without low BLEU\" leaves out the multilingual answers \
+         whose translated request is below the run's round-trip BLEU threshold \
+         (correlations_bleu_ok.csv).\n"
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "| model | dim | personas r | multilingual r | multilingual r without low BLEU | personas r (response) | multilingual r (response) | multilingual r (response) without low BLEU |"
+    )
+    .unwrap();
+    writeln!(md, "|---|---|---|---|---|---|---|---|").unwrap();
+    for model in models {
+        for dim in Dimension::ALL {
+            let (p, m) = ((model, PERSONAS, dim), (model, MULTILINGUAL, dim));
+            if !a.groups_of(model).iter().any(|g| g.1 == dim) {
+                continue;
+            }
+            writeln!(
+                md,
+                "| {model} | {dim} | {} | {} | {} | {} | {} | {} |",
+                r_of(&a.correlations, p, Level::Country),
+                r_of(&a.correlations, m, Level::Country),
+                r_of(&a.correlations_bleu_ok, m, Level::Country),
+                r_of(&a.correlations, p, Level::Response),
+                r_of(&a.correlations, m, Level::Response),
+                r_of(&a.correlations_bleu_ok, m, Level::Response),
+            )
+            .unwrap();
+        }
+    }
+    writeln!(md).unwrap();
+}
+
+/// Round-trip BLEU per language, country and tier, and the correlations without low-BLEU
+/// answers.
+fn translation_summary(a: &Analysis, md: &mut String) {
+    if a.translation_quality.is_empty() {
+        return;
+    }
+    writeln!(
+        md,
+        "## Translation quality\n\nRound-trip BLEU (0–1: sentence BLEU of the back-translation \
+         against the English request) of the translated requests the answers were asked with, \
+         per language and country, then per resource tier. \"Below threshold\" counts the \
+         answers the run flagged `low_bleu` (its manifest's settings.bleu_threshold, 0.2 by \
+         default), as a share of the answers with a BLEU. English has no translation and no \
+         BLEU. Tables: translation_quality.csv, correlations_bleu_ok.csv.\n"
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "| model | approach | lang | country | tier | answers | with BLEU | mean BLEU | below threshold |"
+    )
+    .unwrap();
+    writeln!(md, "|---|---|---|---|---|---|---|---|---|").unwrap();
+    for q in &a.translation_quality {
+        writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} ({}) |",
+            q.model,
+            q.approach,
+            q.lang.as_deref().unwrap_or("all"),
+            q.country.as_deref().unwrap_or("all"),
+            tier_code(q.tier),
+            q.rows,
+            q.rows_with_bleu,
+            fmt_opt(q.mean_bleu, 3),
+            q.low_bleu_rows,
+            pct(q.low_bleu_share),
+        )
+        .unwrap();
+    }
+    if !a.cache_quality.is_empty() {
+        writeln!(
+            md,
+            "\nThe translation caches' own figures (their manifest.json): corpus BLEU and chrF \
+             (0–1) over every cached text of the language — requests, actions and \
+             instructions — and the texts below the cache's threshold.\n"
+        )
+        .unwrap();
+        writeln!(
+            md,
+            "| model | approach | lang | cache | texts | corpus BLEU | corpus chrF | mean sentence BLEU | below threshold |"
+        )
+        .unwrap();
+        writeln!(md, "|---|---|---|---|---|---|---|---|---|").unwrap();
+        for c in &a.cache_quality {
+            let l = &c.summary;
+            writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                c.model,
+                c.approach,
+                c.lang,
+                c.cache,
+                l.rows,
+                fmt_opt(l.corpus_bleu, 3),
+                fmt_opt(l.corpus_chrf, 3),
+                fmt_opt(l.mean_sentence_bleu, 3),
+                l.low_bleu_rows,
+            )
+            .unwrap();
+        }
+    }
+    if !a.correlations_bleu_ok.is_empty() {
+        writeln!(
+            md,
+            "\nCountry-level Pearson r with and without the low-BLEU answers, by tier:\n"
+        )
+        .unwrap();
+        writeln!(
+            md,
+            "| model | approach | dim | r (all) | without low BLEU | r (high) | without | r (mid) | without | r (low) | without |"
+        )
+        .unwrap();
+        writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|").unwrap();
+        let mut keys: Vec<(&str, &str, Dimension)> = a
+            .correlations_bleu_ok
+            .iter()
+            .map(|c| (c.model.as_str(), c.approach.as_str(), c.dimension))
+            .collect();
+        keys.dedup();
+        for key in keys {
+            let cell = |rows: &[CorrelationRow], tier: Option<Tier>| {
+                r_cell(rows.iter().find(|c| {
+                    (c.model.as_str(), c.approach.as_str(), c.dimension) == key
+                        && c.tier == tier
+                        && c.level == Level::Country
+                }))
+            };
+            let cells: Vec<String> = tiers()
+                .flat_map(|t| [cell(&a.correlations, t), cell(&a.correlations_bleu_ok, t)])
+                .collect();
+            writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                key.0,
+                key.1,
+                key.2,
+                cells.join(" | ")
+            )
+            .unwrap();
+        }
+    }
+    writeln!(md).unwrap();
 }
