@@ -3,7 +3,9 @@
 //! batch equal transformers' (each row run alone) within 1e-4, from safetensors and, for
 //! Gemma 3, from a GGUF of the same weights.
 
+mod common;
 use candle_core::Device;
+use common::rows;
 use hofbench::gguf::GgufFile;
 use hofbench::models::{self, CausalLm, PrefixGroup, WeightFormat};
 use serde_json::Value;
@@ -21,21 +23,6 @@ fn dir() -> PathBuf {
 fn expected() -> Value {
     let text = std::fs::read_to_string(dir().join("expected.json")).expect("expected.json");
     serde_json::from_str(&text).unwrap()
-}
-
-fn rows(fx: &Value) -> Vec<Vec<u32>> {
-    fx["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as u32)
-                .collect()
-        })
-        .collect()
 }
 
 /// Largest |ours - reference| over every row and token.

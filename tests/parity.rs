@@ -10,57 +10,19 @@ use hofbench::scorer::{score_row, Scorer};
 use hofbench::template::{personas_user_turn, Order};
 use serde_json::Value;
 
+mod common;
+use common::score_all;
+
 fn fixture() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/parity/smollm2_logits.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).expect("parity fixture")).unwrap()
+    common::parity_fixture("smollm2_logits.json")
 }
 
 fn scorer(format: WeightFormat) -> Scorer {
-    let card = fetch::default_card();
-    let path = card.local_path();
-    assert!(
-        path.is_file(),
-        "{} is missing: run `hofbench fetch` (tests/run.sh does)",
-        path.display()
-    );
-    Scorer::load(&path, &candle_core::Device::Cpu, format).unwrap()
+    common::card_scorer(&fetch::default_card().name, format)
 }
 
 fn input_ids(item: &Value) -> Vec<u32> {
-    item["input_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect()
-}
-
-/// (p_a, label_mass, argmax) of each row, run in batches of `batch` rows.
-fn score_all(scorer: &Scorer, rows: &[Vec<u32>], batch: usize) -> Vec<(f64, f64, usize)> {
-    let mut out = Vec::new();
-    for chunk in rows.chunks(batch) {
-        let refs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
-        let logits = scorer
-            .model
-            .next_token_logits(&refs)
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
-        for row in logits {
-            let s = score_row(&row, &scorer.labels).unwrap();
-            let argmax = row
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .unwrap()
-                .0;
-            out.push((s.p_a, s.label_mass, argmax));
-        }
-    }
-    out
+    common::ids(&item["input_ids"])
 }
 
 #[test]

@@ -4,62 +4,23 @@
 //! top-1 token; and batch invariance. llama.cpp's values are recorded in the fixture as a
 //! sanity reference only.
 
-use hofbench::fetch;
 use hofbench::models::{PrefixGroup, WeightFormat};
 use hofbench::scorer::{score_row, Scorer};
 use serde_json::Value;
 
+mod common;
+use common::score_all;
+
 fn fixture() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/parity/gemma3-270m_logits.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).expect("parity fixture")).unwrap()
+    common::parity_fixture("gemma3-270m_logits.json")
 }
 
 fn scorer() -> Scorer {
-    let card = fetch::find_card("gemma3-270m").unwrap();
-    let path = card.local_path();
-    assert!(
-        path.is_file(),
-        "{} is missing: run `hofbench fetch gemma3-270m` (tests/run.sh does)",
-        path.display()
-    );
-    Scorer::load(&path, &candle_core::Device::Cpu, WeightFormat::F32).unwrap()
+    common::card_scorer("gemma3-270m", WeightFormat::F32)
 }
 
 fn input_ids(item: &Value) -> Vec<u32> {
-    item["input_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect()
-}
-
-/// (p_a, label_mass, argmax) of each row, run in batches of `batch` rows.
-fn score_all(scorer: &Scorer, rows: &[Vec<u32>], batch: usize) -> Vec<(f64, f64, usize)> {
-    let mut out = Vec::new();
-    for chunk in rows.chunks(batch) {
-        let refs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
-        let logits = scorer
-            .model
-            .next_token_logits(&refs)
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
-        for row in logits {
-            let s = score_row(&row, &scorer.labels).unwrap();
-            let argmax = row
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .unwrap()
-                .0;
-            out.push((s.p_a, s.label_mass, argmax));
-        }
-    }
-    out
+    common::ids(&item["input_ids"])
 }
 
 #[test]

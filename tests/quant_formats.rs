@@ -3,7 +3,9 @@
 //! against Hugging Face transformers loading the same file dequantized to float32 (fixture made
 //! by tests/fixtures/quant/gen_quant_fixtures.py).
 
+mod common;
 use candle_core::Device;
+use common::rows;
 use hofbench::gguf::GgufFile;
 use hofbench::models::{self, WeightFormat};
 use hofbench::scorer::Scorer;
@@ -21,21 +23,6 @@ fn dir() -> PathBuf {
 fn reference() -> Value {
     let path = dir().join("reference.json");
     serde_json::from_str(&std::fs::read_to_string(&path).expect("quant fixture")).unwrap()
-}
-
-fn rows(fx: &Value) -> Vec<Vec<u32>> {
-    fx["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as u32)
-                .collect()
-        })
-        .collect()
 }
 
 /// Largest |ours - HF| over all rows and vocabulary entries, the rows run as one padded batch.
