@@ -11,6 +11,7 @@
 
 use crate::countries::{self, Country};
 use crate::dimension::{Dimension, Tier};
+use crate::prompts::{filled_side_pair, side_column_pairs};
 use crate::results::{ResultRow, ResultsWriter, MODE_IMPORTED, RESULTS_FILE};
 use crate::{Error, Result};
 use std::collections::HashSet;
@@ -126,17 +127,7 @@ pub fn parse_paper_results(text: &str, source: &Path, model: &str) -> Result<Vec
              English_Prompt_Persona_Nationality (personas)",
         ));
     };
-    let pairs: Vec<(Dimension, usize, usize)> = Dimension::ALL
-        .into_iter()
-        .filter_map(|d| {
-            let (hi, lo) = d.paper_sides();
-            Some((
-                d,
-                find(&format!("Expected_{hi}"))?,
-                find(&format!("Expected_{lo}"))?,
-            ))
-        })
-        .collect();
+    let pairs = side_column_pairs(headers.iter().map(String::as_str));
     if pairs.is_empty() {
         return Err(Error::bad_input(
             source,
@@ -187,15 +178,8 @@ pub fn parse_paper_results(text: &str, source: &Path, model: &str) -> Result<Vec
             )));
         }
         let cell = |col: usize| rec.get(col).unwrap_or("").trim();
-        let filled: Vec<&(Dimension, usize, usize)> = pairs
-            .iter()
-            .filter(|(_, h, l)| !cell(*h).is_empty() || !cell(*l).is_empty())
-            .collect();
-        let &(dimension, high_col, low_col) = match filled[..] {
-            [one] => one,
-            [] => return Err(bad("no Expected_<Side> actions in this row".into())),
-            _ => return Err(bad("actions of more than one dimension in this row".into())),
-        };
+        let (dimension, high_col, low_col) =
+            filled_side_pair(&pairs, cell).map_err(|msg| bad(msg.into()))?;
         for col in [high_col, low_col] {
             if cell(col).is_empty() {
                 return Err(bad(format!("empty {}", headers[col])));

@@ -194,6 +194,43 @@ pub fn parse_jsonl(text: &str, source: &Path) -> Result<Vec<PromptItem>> {
     Ok(items)
 }
 
+/// The paper's `Expected_<Side>` column pairs among `headers`: (dimension, high column, low
+/// column) for every dimension whose two side columns are both present. Shared by the prompt
+/// CSVs and the released per-response CSVs (src/import.rs).
+pub(crate) fn side_column_pairs<'a>(
+    headers: impl Iterator<Item = &'a str>,
+) -> Vec<(Dimension, usize, usize)> {
+    let headers: Vec<&str> = headers.map(str::trim).collect();
+    let column = |side: &str| {
+        headers
+            .iter()
+            .position(|h| h.strip_prefix("Expected_") == Some(side))
+    };
+    Dimension::ALL
+        .into_iter()
+        .filter_map(|d| {
+            let (hi, lo) = d.paper_sides();
+            Some((d, column(hi)?, column(lo)?))
+        })
+        .collect()
+}
+
+/// The one pair of `pairs` a row fills (`cell` reads a trimmed field), or why not.
+pub(crate) fn filled_side_pair<'r>(
+    pairs: &[(Dimension, usize, usize)],
+    cell: impl Fn(usize) -> &'r str,
+) -> std::result::Result<(Dimension, usize, usize), &'static str> {
+    let filled: Vec<&(Dimension, usize, usize)> = pairs
+        .iter()
+        .filter(|(_, h, l)| !cell(*h).is_empty() || !cell(*l).is_empty())
+        .collect();
+    match filled[..] {
+        [one] => Ok(*one),
+        [] => Err("no Expected_<Side> actions in this row"),
+        _ => Err("actions of more than one dimension in this row"),
+    }
+}
+
 /// The paper's released CSV: `English_Prompt,Expected_<SideA>,Expected_<SideB>`; the two side
 /// names tell the dimension and which action is the high side.
 pub fn parse_paper_csv(text: &str, source: &Path) -> Result<Vec<PromptItem>> {
@@ -208,24 +245,14 @@ pub fn parse_paper_csv(text: &str, source: &Path) -> Result<Vec<PromptItem>> {
     let find = |name: &str| headers.iter().position(|h| h.trim() == name);
     let prompt_col = find("English_Prompt")
         .ok_or_else(|| Error::bad_input(source, 1, "missing column \"English_Prompt\""))?;
-    let sides: Vec<(usize, &str)> = headers
-        .iter()
-        .enumerate()
-        .filter_map(|(i, h)| h.trim().strip_prefix("Expected_").map(|s| (i, s)))
-        .collect();
     // Every dimension whose two side columns are both present; a file usually has one, but
     // a combined export may carry several, each row filling one pair.
-    let pairs: Vec<(Dimension, usize, usize)> = Dimension::ALL
-        .into_iter()
-        .filter_map(|d| {
-            let (hi, lo) = d.paper_sides();
-            let h = sides.iter().find(|(_, s)| *s == hi)?;
-            let l = sides.iter().find(|(_, s)| *s == lo)?;
-            Some((d, h.0, l.0))
-        })
-        .collect();
+    let pairs = side_column_pairs(headers.iter());
     if pairs.is_empty() {
-        let found: Vec<&str> = sides.iter().map(|(_, s)| *s).collect();
+        let found: Vec<&str> = headers
+            .iter()
+            .filter_map(|h| h.trim().strip_prefix("Expected_"))
+            .collect();
         return Err(Error::bad_input(
             source,
             1,
@@ -247,27 +274,8 @@ pub fn parse_paper_csv(text: &str, source: &Path) -> Result<Vec<PromptItem>> {
         })?;
         let line = rec.position().map_or(0, |p| p.line() as usize);
         let cell = |col: usize| rec.get(col).unwrap_or("").trim();
-        let filled: Vec<&(Dimension, usize, usize)> = pairs
-            .iter()
-            .filter(|(_, h, l)| !cell(*h).is_empty() || !cell(*l).is_empty())
-            .collect();
-        let &(dimension, high_col, low_col) = match filled[..] {
-            [one] => one,
-            [] => {
-                return Err(Error::bad_input(
-                    source,
-                    line,
-                    "no Expected_<Side> actions in this row",
-                ))
-            }
-            _ => {
-                return Err(Error::bad_input(
-                    source,
-                    line,
-                    "actions of more than one dimension in this row",
-                ))
-            }
-        };
+        let (dimension, high_col, low_col) =
+            filled_side_pair(&pairs, cell).map_err(|msg| Error::bad_input(source, line, msg))?;
         let get = |col: usize| -> Result<String> {
             match cell(col) {
                 "" => Err(Error::bad_input(
