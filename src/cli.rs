@@ -159,6 +159,9 @@ pub struct RunArgs {
     /// Output folder; rerunning with the same folder resumes.
     #[arg(long)]
     pub out: PathBuf,
+    /// Where to run: `cpu`, a CUDA GPU number (`0`), or several (`0,1,2,3`: one replica each).
+    #[arg(long, default_value = "cpu")]
+    pub devices: String,
     /// Translation cache for --approach multilingual.
     #[arg(long, default_value = crate::translate::DEFAULT_DIR)]
     pub translations: PathBuf,

@@ -8,6 +8,7 @@
 pub mod bleu;
 pub mod cli;
 pub mod countries;
+pub mod device;
 pub mod dimension;
 pub mod error;
 pub mod fetch;

@@ -2,6 +2,7 @@
 
 use crate::cli::{Approach, Preset, RunArgs, Weights};
 use crate::countries::{self, Country};
+use crate::device::DeviceSpec;
 use crate::dimension::Dimension;
 use crate::fetch::{self, ResolvedModel};
 use crate::models::WeightFormat;
@@ -11,7 +12,6 @@ use crate::scorer::{token_budget_batches, OptionScore, Scorer};
 use crate::template::{multilingual_user_turn, personas_user_turn, Order, TranslatedItem};
 use crate::translate::{self, LanguageTexts};
 use crate::{stats, Error, Result};
-use candle_core::Device;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::{Instant, SystemTime};
@@ -239,7 +239,13 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
 
     let model: ResolvedModel = fetch::resolve(args.model.as_deref(), quiet)?;
     let model_sha = fetch::model_sha256(&model.path)?;
-    let device = Device::Cpu;
+    let devices = DeviceSpec::parse_list(&args.devices)?;
+    if devices.len() > 1 {
+        return Err(Error::Usage(
+            "--devices: data-parallel runs over several devices are not implemented yet".into(),
+        ));
+    }
+    let device = devices[0].open()?;
     let format = weight_format(args.weights, &model.path)?;
     let t_load = Instant::now();
     let mut scorer = Scorer::load(&model.path, &device, format)?;
