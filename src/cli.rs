@@ -47,6 +47,10 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Combine the folders of `run --shard i/n` into one run folder (checks they belong together).
+    Merge(MergeArgs),
+    /// Re-score a seeded sample of a finished run with its recorded model and settings.
+    Verify(VerifyArgs),
     /// Fetch a model card's weights into the cache (default: the default model).
     Fetch {
         /// Model card name (see `hofbench models`).
@@ -162,12 +166,48 @@ pub struct RunArgs {
     /// Where to run: `cpu`, a CUDA GPU number (`0`), or several (`0,1,2,3`: one replica each).
     #[arg(long, default_value = "cpu")]
     pub devices: String,
+    /// Run only shard i of n (0-based, e.g. 2/8) of the item grid; combine the shards'
+    /// folders with `hofbench merge`.
+    #[arg(long, value_name = "i/n")]
+    pub shard: Option<String>,
     /// Translation cache for --approach multilingual.
     #[arg(long, default_value = crate::translate::DEFAULT_DIR)]
     pub translations: PathBuf,
     /// Round-trip BLEU (0-1) below which a multilingual row is flagged `low_bleu`.
     #[arg(long, default_value_t = crate::translate::DEFAULT_BLEU_THRESHOLD)]
     pub bleu_threshold: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' output folders (`run --shard i/n --out DIR`), one per shard.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Folder of the merged run (must not hold results yet).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Merge even when shards are missing or unfinished (the manifest lists what is missing).
+    #[arg(long)]
+    pub allow_incomplete: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A finished run's folder (results.jsonl and manifest.json).
+    pub dir: PathBuf,
+    /// How many rows to re-score (drawn with --seed); their whole batches are re-scored.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sample: u64,
+    /// Seed of the sample.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Where to re-score (as `run --devices`), e.g. a GPU for a run made on the CPU.
+    #[arg(long, default_value = "cpu")]
+    pub devices: String,
+    /// The model file or folder, when it is no longer where the manifest says (its sha256
+    /// must still match).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

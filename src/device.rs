@@ -16,7 +16,7 @@ pub enum DeviceSpec {
 }
 
 impl DeviceSpec {
-    /// Parse a comma-separated list: `cpu`, `0`, `cuda:1`, `0,1,cpu`. Duplicated GPUs are
+    /// Parse a comma-separated list: `cpu`, `0`, `cuda:1`, `0,1`. Duplicated GPUs are
     /// refused: two replicas on one card would only compete for it.
     pub fn parse_list(text: &str) -> Result<Vec<DeviceSpec>> {
         let mut specs = Vec::new();
@@ -63,6 +63,27 @@ impl DeviceSpec {
     }
 }
 
+/// The backend a list of devices computes on: `cpu` or `cuda`. A list mixing both is refused:
+/// the two round differently, and one run's rows should not depend on which replica took them.
+pub fn backend(specs: &[DeviceSpec]) -> Result<&'static str> {
+    let name = |s: &DeviceSpec| match s {
+        DeviceSpec::Cpu => "cpu",
+        DeviceSpec::Cuda(_) => "cuda",
+    };
+    let first = specs
+        .first()
+        .map(name)
+        .ok_or_else(|| Error::Usage("--devices: no device given".into()))?;
+    if specs.iter().any(|s| name(s) != first) {
+        return Err(Error::Usage(
+            "--devices: a run uses either the CPU or GPUs, not both (their results differ \
+             by float rounding)"
+                .into(),
+        ));
+    }
+    Ok(first)
+}
+
 impl fmt::Display for DeviceSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -93,6 +114,15 @@ mod tests {
         assert!(DeviceSpec::parse_list("0,0").is_err());
         assert!(DeviceSpec::parse_list("gpu").is_err());
         assert!(DeviceSpec::parse_list("").is_err());
+    }
+
+    #[test]
+    fn one_backend_per_run() {
+        let list = |t| DeviceSpec::parse_list(t).unwrap();
+        assert_eq!(backend(&list("cpu,cpu")).unwrap(), "cpu");
+        assert_eq!(backend(&list("0,3")).unwrap(), "cuda");
+        let err = backend(&list("0,cpu")).unwrap_err().to_string();
+        assert!(err.contains("not both"), "{err}");
     }
 
     #[cfg(not(feature = "cuda"))]

@@ -44,6 +44,11 @@ pub enum Error {
     #[error("fetching model {model}: {msg}")]
     Fetch { model: String, msg: String },
 
+    // ---- reproducibility ----
+    /// `hofbench verify` re-scored rows further from the recorded ones than the tolerance.
+    #[error("verify: {0}")]
+    Mismatch(String),
+
     // ---- wrapped library errors ----
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

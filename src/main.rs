@@ -1,6 +1,8 @@
 use clap::Parser;
 use hofbench::cli::{Cli, Command};
-use hofbench::{fetch, import, prompts::PromptSet, report, run, stats, translate, Result};
+use hofbench::{
+    fetch, import, merge, prompts::PromptSet, report, run, stats, translate, verify, Result,
+};
 use std::io::Write;
 
 fn main() {
@@ -14,6 +16,8 @@ fn main() {
 fn dispatch(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Run(args) => run::run(args, cli.quiet),
+        Command::Merge(args) => merge::merge_command(args, cli.quiet),
+        Command::Verify(args) => verify::verify_command(args, cli.quiet),
         Command::Translate(args) => translate::pipeline::translate_command(args, cli.quiet),
         Command::ImportTranslations(args) => translate::import::import_command(args, cli.quiet),
         Command::Stats { dir, stats } => {

@@ -2,17 +2,20 @@
 
 use crate::cli::{Approach, Preset, RunArgs, Weights};
 use crate::countries::{self, Country};
-use crate::device::DeviceSpec;
+use crate::device::{self, DeviceSpec};
 use crate::dimension::Dimension;
 use crate::fetch::{self, ResolvedModel};
 use crate::models::WeightFormat;
+use crate::parallel::run_on_replicas;
 use crate::prompts::{PromptItem, PromptSet};
 use crate::results::{self, ResultRow, ResultsWriter};
 use crate::scorer::{token_budget_batches, OptionScore, Scorer};
+use crate::shard::Shard;
 use crate::template::{multilingual_user_turn, personas_user_turn, Order, TranslatedItem};
 use crate::translate::{self, LanguageTexts};
 use crate::{stats, Error, Result};
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 use std::path::Path;
 use std::time::{Instant, SystemTime};
 
@@ -33,7 +36,14 @@ pub struct Manifest {
     pub labels: LabelsInfo,
     pub started: String,
     pub finished: Option<String>,
+    /// Items of this run's grid (of its shard, with `--shard`).
     pub items_total: usize,
+    /// `--shard i/n`: which slice of the grid this folder holds (`hofbench merge` combines them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// Items of the whole grid, all shards together.
+    #[serde(default)]
+    pub grid_items: usize,
     pub items_scored_this_run: usize,
     pub tokens_this_run: usize,
     pub seconds: f64,
@@ -48,6 +58,22 @@ pub struct Manifest {
     /// Warnings printed during the run.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// What each replica of `--devices` did in this run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<DeviceUse>,
+    /// Set by `hofbench merge`: the shard folders this run was combined from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<crate::merge::MergeInfo>,
+}
+
+/// One replica's share of a data-parallel run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DeviceUse {
+    pub device: String,
+    pub batches: usize,
+    pub items: usize,
+    /// Seconds in forward passes.
+    pub score_seconds: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -131,13 +157,23 @@ pub struct Settings {
     pub max_batch_tokens: usize,
     pub weights: String,
     pub keep_text: bool,
+    /// The `--devices` list, e.g. `cpu` or `cuda:0,cuda:1`.
     pub device: String,
+    /// `cpu` or `cuda`: results of different backends differ by float rounding (within 2e-3),
+    /// those of more or fewer replicas of one backend do not at all.
+    #[serde(default = "default_backend")]
+    pub backend: String,
     /// Translation cache of a multilingual run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub translations: Option<String>,
     /// Round-trip BLEU below which multilingual rows are flagged `low_bleu`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bleu_threshold: Option<f64>,
+}
+
+/// Runs recorded before the backend was: every one of them ran on the CPU.
+fn default_backend() -> String {
+    "cpu".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -152,14 +188,26 @@ fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
+/// Write through a temporary file, synced before the rename, so that neither a kill nor a
+/// power cut leaves a half-written or empty manifest.
+pub(crate) fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(value)?).map_err(|e| Error::io(&tmp, e))?;
+    let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    std::io::Write::write_all(&mut file, &serde_json::to_vec_pretty(value)?)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
+/// Read a run's manifest.json.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let path = dir.join(MANIFEST_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::bad_input(&path, e.line(), e.to_string()))
+}
+
 /// One (country, prompt) pair with its two tokenized prompts.
-struct Work<'a> {
+pub(crate) struct Work<'a> {
     country: &'a Country,
     item: &'a PromptItem,
     texts: [String; 2],
@@ -170,8 +218,19 @@ struct Work<'a> {
 }
 
 impl Work<'_> {
+    /// The key of this item's row in results.jsonl.
+    pub(crate) fn key(&self, model: &str, approach: &str) -> crate::results::RowKey {
+        (
+            model.to_string(),
+            approach.to_string(),
+            self.item.dimension,
+            self.country.name.clone(),
+            self.item.id.clone(),
+        )
+    }
+
     /// `scores` are the two orders' readings: order 0 shows the high action as A, order 1 as B.
-    fn result_row(
+    pub(crate) fn result_row(
         &self,
         model: &str,
         approach: &str,
@@ -204,6 +263,137 @@ impl Work<'_> {
     }
 }
 
+/// The item grid in its canonical order: dimensions in their fixed order, prompts in
+/// prompt-set order, countries in the built-in table's order, whatever order the command line
+/// listed them in. Shards (`--shard`) are cut from this order.
+pub(crate) fn grid<'a>(
+    items: &'a [PromptItem],
+    countries: &'a [Country],
+) -> Vec<(&'a PromptItem, &'a Country)> {
+    let table = countries::builtin();
+    let table_position = |c: &Country| {
+        table
+            .iter()
+            .position(|t| t.name == c.name)
+            .unwrap_or(usize::MAX)
+    };
+    let mut items: Vec<&PromptItem> = items.iter().collect();
+    items.sort_by_key(|i| i.dimension); // stable: prompt-set order within a dimension
+    let mut countries: Vec<&Country> = countries.iter().collect();
+    countries.sort_by_key(|c| table_position(c));
+    items
+        .iter()
+        .flat_map(|&item| countries.iter().map(move |&country| (item, country)))
+        .collect()
+}
+
+/// Render and tokenize both option orders of one (country, prompt) pair.
+pub(crate) fn encode_work<'a>(
+    scorer: &Scorer,
+    item: &'a PromptItem,
+    country: &'a Country,
+    translations: Option<&[LanguageTexts]>,
+) -> Result<Work<'a>> {
+    let mut texts: [String; 2] = Default::default();
+    let mut ids: [Vec<u32>; 2] = Default::default();
+    let translated = translations.map(|all| {
+        let lang = all
+            .iter()
+            .find(|t| t.lang == country.nllb_code)
+            .expect("load_for_run covers every selected country's language");
+        (lang, &lang.items[&item.id])
+    });
+    for (k, order) in Order::BOTH.into_iter().enumerate() {
+        let turn = match translated {
+            None => personas_user_turn(&country.persona_name, item, order)?,
+            Some((lang, rows)) => multilingual_user_turn(
+                &TranslatedItem {
+                    request: &rows[0].translation,
+                    high_action: &rows[1].translation,
+                    low_action: &rows[2].translation,
+                    choose: &lang.instructions[0],
+                    answer: &lang.instructions[1],
+                    request_has_choice: item.request_has_choice,
+                },
+                order,
+            )?,
+        };
+        (texts[k], ids[k]) = scorer.encode_user_turn(&turn)?;
+    }
+    Ok(Work {
+        country,
+        item,
+        texts,
+        ids,
+        lang: translated.map(|(l, _)| l.lang.clone()),
+        bleu: translated.and_then(|(_, rows)| rows[0].bleu),
+    })
+}
+
+/// Sort work by length and cut it into batches under the token budget. Runs (and `verify`)
+/// always batch a folder's whole grid this way, whatever was finished before: a row's
+/// probabilities depend on its batch neighbours' padding at the float-rounding level, so
+/// keeping the batches fixed makes a resumed run and a re-score bit-identical to a run made
+/// in one go.
+pub(crate) fn batch_work(
+    work: &mut [Work],
+    batch_size: usize,
+    max_batch_tokens: usize,
+) -> (Vec<Range<usize>>, usize) {
+    // Similar lengths together waste less on padding; the sort is stable, so runs repeat.
+    work.sort_by_key(|w| w.ids[0].len().max(w.ids[1].len()));
+    let pairs: Vec<[&[u32]; 2]> = work
+        .iter()
+        .map(|w| [&w.ids[0][..], &w.ids[1][..]])
+        .collect();
+    token_budget_batches(&pairs, batch_size, max_batch_tokens)
+}
+
+/// One forward pass over a batch of items: both orders' scores per item, in item order.
+pub(crate) fn score_batch(scorer: &Scorer, batch: &[Work]) -> Result<Vec<OptionScore>> {
+    let rows: Vec<&[u32]> = batch
+        .iter()
+        .flat_map(|w| [&w.ids[0][..], &w.ids[1][..]])
+        .collect();
+    let names: Vec<String> = batch
+        .iter()
+        .flat_map(|w| {
+            ["high_first", "low_first"].map(|o| format!("{}/{}/{o}", w.country.name, w.item.id))
+        })
+        .collect();
+    scorer.score(&rows, 2, &names)
+}
+
+/// Load one scorer per device, all at once (each replica reads the weights itself).
+pub(crate) fn load_replicas(
+    path: &Path,
+    devices: &[DeviceSpec],
+    format: WeightFormat,
+    card_template: Option<&str>,
+) -> Result<Vec<Scorer>> {
+    let load = |spec: DeviceSpec| -> Result<Scorer> {
+        let mut scorer = Scorer::load(path, &spec.open()?, format)?;
+        // A base model's card may ask for the plain format even if its tokenizer has a template.
+        if card_template == Some("plain") && scorer.chat.from_model {
+            scorer.chat = crate::template::ChatTemplate::new(None, "", "")?;
+        }
+        Ok(scorer)
+    };
+    if let [spec] = devices {
+        return Ok(vec![load(*spec)?]);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = devices
+            .iter()
+            .map(|&spec| s.spawn(move || load(spec)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("loading a replica panicked"))
+            .collect()
+    })
+}
+
 pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     // Check everything the user typed before any slow work.
     let all_countries = countries::builtin();
@@ -221,6 +411,9 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             prompt_set.source, dimensions
         )));
     }
+    let devices = DeviceSpec::parse_list(&args.devices)?;
+    let backend = device::backend(&devices)?;
+    let shard: Option<Shard> = args.shard.as_deref().map(str::parse).transpose()?;
     // The multilingual approach needs every text translated before any slow work.
     let translations: Option<Vec<LanguageTexts>> = match args.approach {
         Approach::Personas => None,
@@ -239,31 +432,22 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
 
     let model: ResolvedModel = fetch::resolve(args.model.as_deref(), quiet)?;
     let model_sha = fetch::model_sha256(&model.path)?;
-    let devices = DeviceSpec::parse_list(&args.devices)?;
-    if devices.len() > 1 {
-        return Err(Error::Usage(
-            "--devices: data-parallel runs over several devices are not implemented yet".into(),
-        ));
-    }
-    let device = devices[0].open()?;
     let format = weight_format(args.weights, &model.path)?;
     let t_load = Instant::now();
-    let mut scorer = Scorer::load(&model.path, &device, format)?;
-    // A base model's card may ask for the plain format even if its tokenizer has a template.
     let card_template = model.card.as_ref().and_then(|c| c.template.as_deref());
-    if card_template == Some("plain") && scorer.chat.from_model {
-        scorer.chat = crate::template::ChatTemplate::new(None, "", "")?;
-    }
+    let scorers = load_replicas(&model.path, &devices, format, card_template)?;
+    let scorer = &scorers[0];
     let load_secs = t_load.elapsed().as_secs_f64();
     if !quiet {
         eprintln!(
-            "loaded {} ({}) in {:.1}s",
+            "loaded {} ({}) on {} in {:.1}s",
             model.name,
             scorer.model.describe(),
-            t_load.elapsed().as_secs_f64()
+            device_list(&devices),
+            load_secs
         );
     }
-    let labels = labels_info(&scorer);
+    let labels = labels_info(scorer);
     let model_info = ModelInfo {
         name: model.name.clone(),
         path: model.path.display().to_string(),
@@ -287,74 +471,35 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         &model_info,
         &prompts_info,
         &labels,
+        shard,
         !existing.is_empty(),
     )?;
 
     let approach = args.approach.code();
-    // The grid, minus what an earlier run finished.
+    // This folder's grid (its shard), all of it: the batches are cut from the whole grid
+    // (see `batch_work`), and the finished items are skipped batch by batch below.
     let t_encode = Instant::now();
+    let full_grid = grid(&items, &countries);
+    let grid_items = full_grid.len();
     let mut work = Vec::new();
-    for item in &items {
-        for country in &countries {
-            let key = (
-                model.name.clone(),
-                approach.to_string(),
-                item.dimension,
-                country.name.clone(),
-                item.id.clone(),
-            );
-            if writer.is_done(&key) {
-                continue;
-            }
-            let mut texts: [String; 2] = Default::default();
-            let mut ids: [Vec<u32>; 2] = Default::default();
-            let translated = translations.as_ref().map(|all| {
-                let lang = all
-                    .iter()
-                    .find(|t| t.lang == country.nllb_code)
-                    .expect("load_for_run covers every selected country's language");
-                (lang, &lang.items[&item.id])
-            });
-            for (k, order) in Order::BOTH.into_iter().enumerate() {
-                let turn = match translated {
-                    None => personas_user_turn(&country.persona_name, item, order)?,
-                    Some((lang, rows)) => multilingual_user_turn(
-                        &TranslatedItem {
-                            request: &rows[0].translation,
-                            high_action: &rows[1].translation,
-                            low_action: &rows[2].translation,
-                            choose: &lang.instructions[0],
-                            answer: &lang.instructions[1],
-                            request_has_choice: item.request_has_choice,
-                        },
-                        order,
-                    )?,
-                };
-                (texts[k], ids[k]) = scorer.encode_user_turn(&turn)?;
-            }
-            work.push(Work {
-                country,
-                item,
-                texts,
-                ids,
-                lang: translated.map(|(l, _)| l.lang.clone()),
-                bleu: translated.and_then(|(_, rows)| rows[0].bleu),
-            });
+    for (k, &(item, country)) in full_grid.iter().enumerate() {
+        if shard.is_none_or(|s| s.contains(k)) {
+            work.push(encode_work(scorer, item, country, translations.as_deref())?);
         }
     }
     let encode_secs = t_encode.elapsed().as_secs_f64();
-    let items_total = items.len() * countries.len();
-    // Similar lengths together waste less on padding; the sort is stable, so runs repeat.
-    work.sort_by_key(|w| w.ids[0].len().max(w.ids[1].len()));
-    let pairs: Vec<[&[u32]; 2]> = work
-        .iter()
-        .map(|w| [&w.ids[0][..], &w.ids[1][..]])
-        .collect();
-    let (batches, padded) = token_budget_batches(
-        &pairs,
+    let items_total = work.len();
+    let (batches, padded) = batch_work(
+        &mut work,
         args.batch_size as usize,
         args.max_batch_tokens as usize,
     );
+    let key = |w: &Work| w.key(&model.name, approach);
+    let pending: Vec<Range<usize>> = batches
+        .into_iter()
+        .filter(|b| work[b.clone()].iter().any(|w| !writer.is_done(&key(w))))
+        .collect();
+    let to_score = work.iter().filter(|w| !writer.is_done(&key(w))).count();
 
     let mut manifest = Manifest {
         tool: "hofbench".into(),
@@ -371,7 +516,8 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             max_batch_tokens: args.max_batch_tokens as usize,
             weights: format!("{format:?}").to_lowercase(),
             keep_text: args.keep_text,
-            device: "cpu".into(),
+            device: device_list(&devices),
+            backend: backend.into(),
             translations: translations
                 .is_some()
                 .then(|| args.translations.display().to_string()),
@@ -381,6 +527,8 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         started,
         finished: None,
         items_total,
+        shard,
+        grid_items,
         items_scored_this_run: 0,
         tokens_this_run: 0,
         seconds: 0.0,
@@ -393,77 +541,96 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         },
         diagnostics: None,
         warnings: Vec::new(),
+        devices: devices
+            .iter()
+            .map(|d| DeviceUse {
+                device: d.to_string(),
+                ..DeviceUse::default()
+            })
+            .collect(),
+        merge: None,
     };
     write_json_atomic(&args.out.join(MANIFEST_FILE), &manifest)?;
-    if !quiet && items_total > work.len() {
+    if !quiet && items_total > to_score {
         eprintln!(
             "resuming: {} of {items_total} items already done",
-            items_total - work.len()
+            items_total - to_score
         );
     }
 
-    let bar = progress_bar(work.len() as u64, quiet);
+    let bar = progress_bar(to_score as u64, quiet);
     // Without a terminal the bar is invisible: log a line every half minute instead.
     let log_lines = !quiet && bar.is_hidden();
     let mut last_log = Instant::now();
     let t0 = Instant::now();
     let mut tokens = 0usize;
-    for range in batches {
-        let batch = &work[range];
-        let rows: Vec<&[u32]> = batch
-            .iter()
-            .flat_map(|w| [&w.ids[0][..], &w.ids[1][..]])
-            .collect();
-        let names: Vec<String> = batch
-            .iter()
-            .flat_map(|w| {
-                ["high_first", "low_first"].map(|o| format!("{}/{}/{o}", w.country.name, w.item.id))
-            })
-            .collect();
-        let t_score = Instant::now();
-        let scores = scorer.score(&rows, 2, &names)?;
-        manifest.timing.score += t_score.elapsed().as_secs_f64();
-        manifest.timing.forward_passes += 1;
-        tokens += rows.iter().map(|r| r.len()).sum::<usize>();
-        let out: Vec<ResultRow> = batch
-            .iter()
-            .zip(scores.chunks(2))
-            .map(|(w, s)| {
-                w.result_row(
-                    &model.name,
-                    approach,
-                    s,
-                    args.keep_text,
-                    args.bleu_threshold,
-                )
-            })
-            .collect();
-        let t_write = Instant::now();
-        writer.append(&out)?;
-        manifest.timing.write += t_write.elapsed().as_secs_f64();
-        bar.inc(batch.len() as u64);
-        if log_lines && last_log.elapsed().as_secs() >= 30 {
-            last_log = Instant::now();
-            eprintln!(
-                "{}/{} items, {:.1} items/s, ETA {}s",
-                bar.position(),
-                work.len(),
-                bar.per_sec(),
-                bar.eta().as_secs()
-            );
-        }
-    }
+    let mut scored = 0usize;
+    run_on_replicas(
+        &scorers,
+        &pending,
+        |scorer, range| {
+            let t_score = Instant::now();
+            let scores = score_batch(scorer, &work[range.clone()])?;
+            Ok((scores, t_score.elapsed().as_secs_f64()))
+        },
+        |replica, b, (scores, secs)| {
+            let batch = &work[pending[b].clone()];
+            let used = &mut manifest.devices[replica];
+            used.batches += 1;
+            used.items += batch.len();
+            used.score_seconds += secs;
+            manifest.timing.score += secs;
+            manifest.timing.forward_passes += 1;
+            tokens += batch
+                .iter()
+                .map(|w| w.ids[0].len() + w.ids[1].len())
+                .sum::<usize>();
+            // A batch cut by a kill is scored whole again; only its missing rows are written.
+            let out: Vec<ResultRow> = batch
+                .iter()
+                .zip(scores.chunks(2))
+                .filter(|(w, _)| !writer.is_done(&key(w)))
+                .map(|(w, s)| {
+                    w.result_row(
+                        &model.name,
+                        approach,
+                        s,
+                        args.keep_text,
+                        args.bleu_threshold,
+                    )
+                })
+                .collect();
+            let t_write = Instant::now();
+            writer.append(&out)?;
+            manifest.timing.write += t_write.elapsed().as_secs_f64();
+            scored += out.len();
+            bar.inc(out.len() as u64);
+            if log_lines && last_log.elapsed().as_secs() >= 30 {
+                last_log = Instant::now();
+                eprintln!(
+                    "{}/{} items, {:.1} items/s, ETA {}s",
+                    bar.position(),
+                    to_score,
+                    bar.per_sec(),
+                    bar.eta().as_secs()
+                );
+            }
+            Ok(())
+        },
+    )?;
     bar.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
     manifest.finished = Some(now());
-    manifest.items_scored_this_run = work.len();
+    manifest.items_scored_this_run = scored;
     manifest.tokens_this_run = tokens;
     manifest.seconds = secs;
     let rate = |n: usize| if secs > 0.0 { n as f64 / secs } else { 0.0 };
     manifest.tokens_per_second = rate(tokens);
-    manifest.items_per_second = rate(work.len());
-    manifest.timing.computed_token_ratio = if tokens > 0 {
-        padded as f64 / tokens as f64
+    manifest.items_per_second = rate(scored);
+    // Of the whole grid's batches: a property of the batching, the same on a resume.
+    let grid_tokens: usize = work.iter().map(|w| w.ids[0].len() + w.ids[1].len()).sum();
+    manifest.timing.computed_token_ratio = if grid_tokens > 0 {
+        padded as f64 / grid_tokens as f64
     } else {
         0.0
     };
@@ -487,8 +654,8 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         let t = &manifest.timing;
         eprintln!(
             "scored {} items ({} prompts, {tokens} tokens) in {secs:.1}s: {:.1} items/s, {:.0} tok/s",
-            work.len(),
-            2 * work.len(),
+            scored,
+            2 * scored,
             manifest.items_per_second,
             manifest.tokens_per_second
         );
@@ -518,6 +685,7 @@ fn check_resumable(
     model: &ModelInfo,
     prompts: &PromptsInfo,
     labels: &LabelsInfo,
+    shard: Option<Shard>,
     has_rows: bool,
 ) -> Result<()> {
     let path = dir.join(MANIFEST_FILE);
@@ -530,9 +698,7 @@ fn check_resumable(
         }
         return Ok(());
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let old: Manifest = serde_json::from_str(&text)
-        .map_err(|e| Error::bad_input(&path, e.line(), e.to_string()))?;
+    let old = read_manifest(dir)?;
     if old.model.sha256 != model.sha256
         || old.prompts.sha256 != prompts.sha256
         || &old.labels != labels
@@ -542,6 +708,16 @@ fn check_resumable(
             dir.display(),
             old.model.name,
             old.prompts.source
+        )));
+    }
+    if has_rows && old.shard != shard {
+        let name =
+            |s: Option<Shard>| s.map_or("the whole grid".to_string(), |s| format!("shard {s}"));
+        return Err(Error::Usage(format!(
+            "{} holds {} but this run is {}; use another --out",
+            dir.display(),
+            name(old.shard),
+            name(shard)
         )));
     }
     Ok(())
@@ -578,7 +754,16 @@ fn weight_format(choice: Weights, path: &Path) -> Result<WeightFormat> {
     })
 }
 
-fn labels_info(scorer: &Scorer) -> LabelsInfo {
+/// `cuda:0,cuda:1`, as recorded in the manifest.
+fn device_list(devices: &[DeviceSpec]) -> String {
+    devices
+        .iter()
+        .map(DeviceSpec::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub(crate) fn labels_info(scorer: &Scorer) -> LabelsInfo {
     let labels = &scorer.labels;
     let text = |ids: &[u32]| {
         ids.iter()

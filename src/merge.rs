@@ -1,0 +1,284 @@
+//! `hofbench merge DIR… --out DIR`: combine the folders of `run --shard i/n` into one run
+//! folder that `stats`, `report` and `verify` read like any other. Shards must come from the
+//! same model, prompts and result-changing settings; a mixture, a shard given twice, rows in
+//! two shards, or a missing or unfinished shard is refused with the folders it concerns.
+
+use crate::cli::MergeArgs;
+use crate::results::{self, ResultRow, RowKey};
+use crate::run::{self, Diagnostics, Manifest, MANIFEST_FILE};
+use crate::shard::Shard;
+use crate::{stats, Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// One shard folder of a merged run, recorded in its manifest's `merged_from`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MergedShard {
+    pub dir: String,
+    pub shard: Shard,
+    pub rows: usize,
+    pub finished: Option<String>,
+    /// The shard's batch settings (`verify` rebuilds its batches from them).
+    pub batch_size: usize,
+    pub max_batch_tokens: usize,
+}
+
+/// What a merge found, beyond the rows it wrote.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MergeInfo {
+    pub merged_from: Vec<MergedShard>,
+    /// Shards no folder was given for (only with `--allow-incomplete`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_shards: Vec<Shard>,
+    /// Shards whose run had not finished its items (only with `--allow-incomplete`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incomplete: Vec<String>,
+}
+
+pub fn merge_command(args: &MergeArgs, quiet: bool) -> Result<()> {
+    let (rows, info) = merge(&args.dirs, &args.out, args.allow_incomplete)?;
+    let summary = stats::run(&args.out)?;
+    if !quiet {
+        println!("{summary}");
+        eprintln!(
+            "merged {rows} rows from {} shard(s) into {}",
+            info.merged_from.len(),
+            args.out.display()
+        );
+    }
+    for line in incompleteness(&info) {
+        // Printed even with --quiet: the merged run is not the whole grid.
+        eprintln!("warning: {line}");
+    }
+    Ok(())
+}
+
+/// The fields of a manifest that change results or rows, as (name, value) for comparison.
+/// Batch settings, devices and timings are left out: they do not change a result beyond float
+/// rounding of the same backend.
+fn result_fields(m: &Manifest) -> Vec<(&'static str, String)> {
+    let mut countries = m.settings.countries.clone();
+    countries.sort();
+    let mut dimensions = m.settings.dimensions.clone();
+    dimensions.sort();
+    vec![
+        ("model.name", m.model.name.clone()),
+        ("model.sha256", m.model.sha256.clone()),
+        ("model.chat_template", m.model.chat_template.clone()),
+        ("prompts.sha256", m.prompts.sha256.clone()),
+        ("labels", json(&m.labels)),
+        ("version", m.version.clone()),
+        ("settings.approach", m.settings.approach.clone()),
+        ("settings.countries", countries.join(",")),
+        ("settings.dimensions", json(&dimensions)),
+        ("settings.limit", json(&m.settings.limit)),
+        ("settings.weights", m.settings.weights.clone()),
+        ("settings.keep_text", m.settings.keep_text.to_string()),
+        ("settings.backend", m.settings.backend.clone()),
+        ("settings.bleu_threshold", json(&m.settings.bleu_threshold)),
+        (
+            "shard count",
+            m.shard.map_or("none".into(), |s| s.count.to_string()),
+        ),
+        ("grid_items", m.grid_items.to_string()),
+    ]
+}
+
+fn json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("manifest fields serialize")
+}
+
+/// Merge shard folders into `out`. Returns the number of rows written and what was merged.
+pub fn merge(dirs: &[PathBuf], out: &Path, allow_incomplete: bool) -> Result<(usize, MergeInfo)> {
+    let manifests: Vec<Manifest> = dirs
+        .iter()
+        .map(|d| run::read_manifest(d))
+        .collect::<Result<_>>()?;
+    let mut by_index: HashMap<usize, &Path> = HashMap::new();
+    for (dir, m) in dirs.iter().zip(&manifests) {
+        let Some(shard) = m.shard else {
+            return Err(Error::Usage(format!(
+                "{} is not a shard: its manifest.json has no `shard` (made without --shard)",
+                dir.display()
+            )));
+        };
+        if let Some(other) = by_index.insert(shard.index, dir) {
+            return Err(Error::Usage(format!(
+                "{} and {} are both shard {shard}: give each shard once",
+                other.display(),
+                dir.display()
+            )));
+        }
+    }
+    let first = result_fields(&manifests[0]);
+    for (dir, m) in dirs.iter().zip(&manifests).skip(1) {
+        let differing: Vec<String> = result_fields(m)
+            .into_iter()
+            .zip(&first)
+            .filter(|((_, mine), (_, theirs))| mine != theirs)
+            .map(|((name, mine), (_, theirs))| format!("{name} is {mine} there but {theirs}"))
+            .collect();
+        if !differing.is_empty() {
+            return Err(Error::Usage(format!(
+                "{} does not belong with {}: {} in {}; refusing to mix runs",
+                dir.display(),
+                dirs[0].display(),
+                differing.join("; "),
+                dirs[0].display()
+            )));
+        }
+    }
+
+    let count = manifests[0].shard.expect("checked above").count;
+    let mut info = MergeInfo {
+        missing_shards: (0..count)
+            .filter(|i| !by_index.contains_key(i))
+            .map(|index| Shard { index, count })
+            .collect(),
+        ..MergeInfo::default()
+    };
+    let mut rows: Vec<ResultRow> = Vec::new();
+    let mut owner: HashMap<RowKey, &Path> = HashMap::new();
+    for (dir, m) in dirs.iter().zip(&manifests) {
+        let path = dir.join(results::RESULTS_FILE);
+        let read = results::read(&path)?;
+        let shard = m.shard.expect("checked above");
+        for row in &read.rows {
+            if row.model != m.model.name || row.approach != m.settings.approach {
+                return Err(Error::Usage(format!(
+                    "{}: a row of {} / {} in a run of {} / {}: not one run's output",
+                    path.display(),
+                    row.model,
+                    row.approach,
+                    m.model.name,
+                    m.settings.approach
+                )));
+            }
+            if let Some(other) = owner.insert(row.key(), dir) {
+                return Err(Error::Usage(format!(
+                    "{} / {} / {} is in both {} and {}: the shards overlap",
+                    row.country,
+                    row.prompt_id,
+                    row.dimension,
+                    other.display(),
+                    dir.display()
+                )));
+            }
+        }
+        if read.rows.len() < m.items_total || m.finished.is_none() || read.torn_tail {
+            info.incomplete.push(format!(
+                "{} (shard {shard}) has {} of its {} items{}",
+                dir.display(),
+                read.rows.len(),
+                m.items_total,
+                if m.finished.is_none() {
+                    ", its run did not finish"
+                } else {
+                    ""
+                }
+            ));
+        }
+        info.merged_from.push(MergedShard {
+            dir: dir.display().to_string(),
+            shard,
+            rows: read.rows.len(),
+            finished: m.finished.clone(),
+            batch_size: m.settings.batch_size,
+            max_batch_tokens: m.settings.max_batch_tokens,
+        });
+        rows.extend(read.rows);
+    }
+    if !allow_incomplete && (!info.missing_shards.is_empty() || !info.incomplete.is_empty()) {
+        return Err(Error::Usage(format!(
+            "{}; rerun those shards (the same command resumes) or pass --allow-incomplete",
+            incompleteness(&info).join("; ")
+        )));
+    }
+    info.merged_from.sort_by_key(|s| s.shard.index);
+
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let results_path = out.join(results::RESULTS_FILE);
+    if std::fs::metadata(&results_path).is_ok_and(|m| m.len() > 0) {
+        return Err(Error::Usage(format!(
+            "{} already holds results; merge into an empty folder",
+            out.display()
+        )));
+    }
+    rows.sort_by_key(ResultRow::key);
+    write_rows(&results_path, &rows)?;
+    run::write_json_atomic(
+        &out.join(MANIFEST_FILE),
+        &merged_manifest(&manifests, &rows, &info),
+    )?;
+    Ok((rows.len(), info))
+}
+
+fn incompleteness(info: &MergeInfo) -> Vec<String> {
+    let mut lines = Vec::new();
+    if !info.missing_shards.is_empty() {
+        let names: Vec<String> = info.missing_shards.iter().map(Shard::to_string).collect();
+        lines.push(format!("missing shard(s) {}", names.join(", ")));
+    }
+    lines.extend(info.incomplete.iter().cloned());
+    lines
+}
+
+/// Write all rows through a synced temporary file, then rename: the folder never holds a
+/// partial merge.
+fn write_rows(path: &Path, rows: &[ResultRow]) -> Result<()> {
+    let mut buf = Vec::new();
+    for row in rows {
+        serde_json::to_writer(&mut buf, row)?;
+        buf.push(b'\n');
+    }
+    let tmp = path.with_extension("jsonl.tmp");
+    let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    file.write_all(&buf)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// The first shard's manifest for the whole grid: counts and times summed over the shards,
+/// diagnostics recomputed over all rows, and `merge` listing the shard folders.
+fn merged_manifest(shards: &[Manifest], rows: &[ResultRow], info: &MergeInfo) -> Manifest {
+    let mut m = shards[0].clone();
+    m.shard = None;
+    m.items_total = m.grid_items;
+    m.started = shards.iter().map(|s| s.started.clone()).min().unwrap();
+    m.finished = shards
+        .iter()
+        .map(|s| s.finished.clone())
+        .collect::<Option<Vec<_>>>()
+        .and_then(|f| f.into_iter().max());
+    let sum = |f: fn(&Manifest) -> f64| shards.iter().map(f).sum::<f64>();
+    m.items_scored_this_run = shards.iter().map(|s| s.items_scored_this_run).sum();
+    m.tokens_this_run = shards.iter().map(|s| s.tokens_this_run).sum();
+    m.seconds = sum(|s| s.seconds);
+    let rate = |n: usize| {
+        if m.seconds > 0.0 {
+            n as f64 / m.seconds
+        } else {
+            0.0
+        }
+    };
+    m.tokens_per_second = rate(m.tokens_this_run);
+    m.items_per_second = rate(m.items_scored_this_run);
+    m.timing.load = sum(|s| s.timing.load);
+    m.timing.encode = sum(|s| s.timing.encode);
+    m.timing.score = sum(|s| s.timing.score);
+    m.timing.write = sum(|s| s.timing.write);
+    m.timing.forward_passes = shards.iter().map(|s| s.timing.forward_passes).sum();
+    m.devices = shards.iter().flat_map(|s| s.devices.clone()).collect();
+    m.warnings = Vec::new();
+    for w in shards.iter().flat_map(|s| &s.warnings) {
+        if !m.warnings.contains(w) {
+            m.warnings.push(w.clone());
+        }
+    }
+    m.diagnostics = Diagnostics::from_rows(rows);
+    m.merge = Some(info.clone());
+    m
+}
