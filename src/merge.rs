@@ -206,7 +206,18 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow_incomplete: bool) -> Result<(us
             out.display()
         )));
     }
-    rows.sort_by_key(ResultRow::key);
+    // The grid's order (dimension, prompt, country as in the built-in table), so that the
+    // merged file and its stats tables read the same whatever the shards' timing was.
+    let table = crate::countries::builtin();
+    let position = |country: &str| table.iter().position(|c| c.name == country);
+    rows.sort_by(|a, b| {
+        (a.dimension, &a.prompt_id, position(&a.country), &a.country).cmp(&(
+            b.dimension,
+            &b.prompt_id,
+            position(&b.country),
+            &b.country,
+        ))
+    });
     write_rows(&results_path, &rows)?;
     run::write_json_atomic(
         &out.join(MANIFEST_FILE),

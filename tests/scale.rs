@@ -1,0 +1,521 @@
+//! Runs beyond one device and their reproducibility, on the tiny random Gemma 3 checkpoint of
+//! tests/fixtures/families (HF folder with tokenizer and chat template; milliseconds per item):
+//! data-parallel replicas, shards and `merge`, `verify`, the Slurm scripts without Slurm, and
+//! kill -9 at random points with resume.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const MODEL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/families/gemma3"
+);
+
+fn hofbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hofbench"))
+        .args(args)
+        .output()
+        .expect("run hofbench")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "hofbench failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails_with(out: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure; stderr: {err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr should mention {n:?}:\n{err}");
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Short prompts (a few dozen tokens each) so that a grid of hundreds of items runs in seconds.
+fn short_prompts(dir: &Path, per_dimension: usize) -> PathBuf {
+    let path = dir.join("short.jsonl");
+    let mut text = String::new();
+    for d in ["idv", "mas", "uai", "pdi", "lto"] {
+        for i in 1..=per_dimension {
+            let item = serde_json::json!({
+                "id": format!("{d}-{i:03}"),
+                "dimension": d,
+                "request": format!("Case {i} of {d}: should I go or stay{}?", "!".repeat(i % 7)),
+                "high_action": "Go",
+                "low_action": "Stay",
+            });
+            text.push_str(&format!("{item}\n"));
+        }
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Rows by key (country / prompt), as JSON values: every field must match, P bit for bit.
+fn rows_by_key(dir: &Path) -> BTreeMap<String, serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join("results.jsonl")).unwrap();
+    let mut rows = BTreeMap::new();
+    for line in text.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let key = format!("{}/{}", row["country"], row["prompt_id"]);
+        assert!(rows.insert(key.clone(), row).is_none(), "{key} twice");
+    }
+    rows
+}
+
+fn manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+fn grid_args<'a>(prompts: &'a Path, countries: &'a str, limit: &'a str) -> Vec<&'a str> {
+    vec![
+        "--quiet",
+        "run",
+        "--model",
+        MODEL,
+        "--prompts",
+        s(prompts),
+        "--countries",
+        countries,
+        "--limit",
+        limit,
+    ]
+}
+
+fn with<'a>(base: &[&'a str], more: &[&'a str]) -> Vec<&'a str> {
+    base.iter().chain(more).copied().collect()
+}
+
+#[test]
+fn cpu_replicas_change_no_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prompts = short_prompts(tmp.path(), 3);
+    let base = grid_args(&prompts, "Japan,Albania,India,Sweden,Greece", "3");
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    ok(&hofbench(&with(
+        &base,
+        &["--batch-size", "4", "--out", s(&one)],
+    )));
+    ok(&hofbench(&with(
+        &base,
+        &[
+            "--batch-size",
+            "4",
+            "--devices",
+            "cpu,cpu",
+            "--out",
+            s(&two),
+        ],
+    )));
+    let (a, b) = (rows_by_key(&one), rows_by_key(&two));
+    assert_eq!(a.len(), 5 * 5 * 3);
+    assert_eq!(a, b, "two replicas must give the very same rows");
+    let m = manifest(&two);
+    assert_eq!(m["settings"]["device"], "cpu,cpu");
+    assert_eq!(m["settings"]["backend"], "cpu");
+    let used = m["devices"].as_array().unwrap();
+    assert_eq!(used.len(), 2);
+    let items: u64 = used.iter().map(|d| d["items"].as_u64().unwrap()).sum();
+    assert_eq!(items, 75);
+    fails_with(
+        &hofbench(&with(&base, &["--devices", "0,cpu", "--out", s(&one)])),
+        &["--devices", "not both"],
+    );
+}
+
+#[test]
+fn merged_shards_equal_an_unsharded_run_and_mixtures_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |name: &str| tmp.path().join(name);
+    let prompts = short_prompts(tmp.path(), 4);
+    let base = grid_args(&prompts, "Japan,Albania,India,Sweden,Greece,Iceland", "4");
+    // Batch size 1: an item's probabilities then depend on nothing but the item, so shards,
+    // whose batches hold other neighbours, must reproduce the whole run bit for bit.
+    let whole = dir("whole");
+    ok(&hofbench(&with(
+        &base,
+        &["--batch-size", "1", "--out", s(&whole)],
+    )));
+    let mut shards = Vec::new();
+    for i in 0..3 {
+        let d = dir(&format!("shard{i}"));
+        let shard = format!("{i}/3");
+        ok(&hofbench(&with(
+            &base,
+            &["--batch-size", "1", "--shard", &shard, "--out", s(&d)],
+        )));
+        let m = manifest(&d);
+        assert_eq!(m["shard"], serde_json::json!({"index": i, "count": 3}));
+        assert_eq!(m["items_total"], 40);
+        assert_eq!(m["grid_items"], 120);
+        shards.push(d);
+    }
+    let merged = dir("merged");
+    let mut args = vec!["--quiet", "merge"];
+    args.extend(shards.iter().map(|d| s(d)));
+    args.extend(["--out", s(&merged)]);
+    ok(&hofbench(&args));
+    assert_eq!(rows_by_key(&merged), rows_by_key(&whole));
+    let m = manifest(&merged);
+    assert!(m.get("shard").is_none());
+    assert_eq!(m["items_total"], 120);
+    assert_eq!(m["merge"]["merged_from"].as_array().unwrap().len(), 3);
+    // The same stats, row order aside (a table lists countries in the order rows come, and
+    // sums over rows in that order round differently in the last bit).
+    for table in ["by_country.csv", "correlations.csv", "diagnostics.csv"] {
+        let lines = |dir: &Path| {
+            let text = std::fs::read_to_string(dir.join("stats").join(table)).unwrap();
+            let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+            lines.sort();
+            lines
+        };
+        let (a, b) = (lines(&merged), lines(&whole));
+        assert_eq!(a.len(), b.len(), "{table}");
+        for (x, y) in a.iter().zip(&b) {
+            for (u, v) in x.split(',').zip(y.split(',')) {
+                let close = match (u.parse::<f64>(), v.parse::<f64>()) {
+                    (Ok(u), Ok(v)) => (u - v).abs() <= 1e-12 * u.abs().max(1.0),
+                    _ => u == v,
+                };
+                assert!(close || u == v, "{table}: {x} vs {y}");
+            }
+        }
+    }
+    // verify rebuilds each shard's batches: bit-identical on the same backend.
+    let out = ok(&hofbench(&["verify", s(&merged), "--sample", "200"]));
+    assert!(out.contains("re-scored 120 rows"), "{out}");
+    assert!(
+        out.contains("(bit-identical)") && out.contains("OK"),
+        "{out}"
+    );
+
+    // A missing shard, a shard given twice, and shards of another grid are refused.
+    fails_with(
+        &hofbench(&[
+            "merge",
+            s(&shards[0]),
+            s(&shards[2]),
+            "--out",
+            s(&dir("m1")),
+        ]),
+        &["missing shard(s) 1/3", "--allow-incomplete"],
+    );
+    fails_with(
+        &hofbench(&[
+            "merge",
+            s(&shards[0]),
+            s(&shards[0]),
+            "--out",
+            s(&dir("m2")),
+        ]),
+        &["are both shard 0/3"],
+    );
+    let other = dir("other");
+    ok(&hofbench(&with(
+        &grid_args(&prompts, "Japan,Albania,India,Sweden,Greece,Iceland", "3"),
+        &["--shard", "1/3", "--out", s(&other)],
+    )));
+    fails_with(
+        &hofbench(&[
+            "merge",
+            s(&shards[0]),
+            s(&other),
+            s(&shards[2]),
+            "--out",
+            s(&dir("m3")),
+        ]),
+        &[s(&other), "settings.limit is 3 there but 4"],
+    );
+    // Rows in two shards: copy one of shard 0's rows into shard 1.
+    let first_row = std::fs::read_to_string(shards[0].join("results.jsonl"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let mut text = std::fs::read_to_string(shards[1].join("results.jsonl")).unwrap();
+    text.push_str(&first_row);
+    text.push('\n');
+    std::fs::write(shards[1].join("results.jsonl"), text).unwrap();
+    let mut args = vec!["merge"];
+    args.extend(shards.iter().map(|d| s(d)));
+    let m4 = dir("m4");
+    args.extend(["--out", s(&m4)]);
+    fails_with(&hofbench(&args), &["the shards overlap"]);
+    // Resuming a shard's folder as another shard is refused.
+    fails_with(
+        &hofbench(&with(
+            &base,
+            &[
+                "--batch-size",
+                "1",
+                "--shard",
+                "2/3",
+                "--out",
+                s(&shards[0]),
+            ],
+        )),
+        &["holds shard 0/3 but this run is shard 2/3"],
+    );
+}
+
+#[test]
+fn verify_reproduces_a_run_and_catches_changed_rows_and_models() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prompts = short_prompts(tmp.path(), 3);
+    let run = tmp.path().join("run");
+    ok(&hofbench(&with(
+        &grid_args(&prompts, "Japan,Albania,India", "3"),
+        &["--out", s(&run)],
+    )));
+    let out = ok(&hofbench(&[
+        "verify",
+        s(&run),
+        "--sample",
+        "5",
+        "--seed",
+        "3",
+    ]));
+    assert!(out.contains("5 sampled"), "{out}");
+    assert!(out.contains("largest |ΔP| = 0e0 (bit-identical)"), "{out}");
+    // The same with two replicas.
+    let out = ok(&hofbench(&[
+        "verify",
+        s(&run),
+        "--sample",
+        "100",
+        "--devices",
+        "cpu,cpu",
+    ]));
+    assert!(out.contains("re-scored 45 rows"), "{out}");
+
+    // A row changed after the run is found and named; the exit status says so.
+    let results = run.join("results.jsonl");
+    let original = std::fs::read_to_string(&results).unwrap();
+    let mut lines: Vec<serde_json::Value> = original
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let p = lines[7]["p_high"].as_f64().unwrap();
+    lines[7]["p_high"] = serde_json::json!(p + 0.01);
+    let changed = format!(
+        "{} / {}",
+        lines[7]["country"].as_str().unwrap(),
+        lines[7]["prompt_id"].as_str().unwrap()
+    );
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&results, text).unwrap();
+    let out = hofbench(&["verify", s(&run), "--sample", "100"]);
+    fails_with(&out, &["over the tolerance"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("at {changed}")), "{stdout}");
+    assert!(stdout.contains("FAILED"), "{stdout}");
+    std::fs::write(&results, original).unwrap();
+
+    // Another model file with the run's path is a clear error, not a comparison.
+    let other_model = format!("{}/../llama", MODEL);
+    fails_with(
+        &hofbench(&["verify", s(&run), "--model", &other_model]),
+        &["sha256", "is not the run's model gemma3"],
+    );
+}
+
+#[test]
+fn slurm_scripts_run_as_plain_bash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prompts = short_prompts(tmp.path(), 2);
+    let out = tmp.path().join("grid");
+    let script = |name: &str| format!("{}/bench/slurm/{name}", env!("CARGO_MANIFEST_DIR"));
+    for task in ["4", "5"] {
+        // --array=4-5: shards are counted from the first task.
+        let status = Command::new("bash")
+            .arg(script("hofbench-array.sbatch"))
+            .args(["--model", MODEL, "--prompts", s(&prompts), "--limit", "2"])
+            .args(["--countries", "Japan,Albania,India", "--batch-size", "1"])
+            .env("SLURM_ARRAY_TASK_ID", task)
+            .env("SLURM_ARRAY_TASK_MIN", "4")
+            .env("SLURM_ARRAY_TASK_COUNT", "2")
+            .env("HOFBENCH", env!("CARGO_BIN_EXE_hofbench"))
+            .env("HOFBENCH_OUT", &out)
+            .env_remove("CUDA_VISIBLE_DEVICES")
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let shard1 = manifest(&out.join("shards/1-of-2"));
+    assert_eq!(shard1["shard"]["index"], 1);
+    assert_eq!(shard1["settings"]["device"], "cpu");
+    let merge = Command::new("bash")
+        .arg(script("hofbench-merge.sbatch"))
+        .env("HOFBENCH", env!("CARGO_BIN_EXE_hofbench"))
+        .env("HOFBENCH_OUT", &out)
+        .env("HOFBENCH_SHARDS", "2")
+        .output()
+        .unwrap();
+    assert!(merge.status.success(), "{merge:?}");
+    assert_eq!(rows_by_key(&out.join("merged")).len(), 3 * 5 * 2);
+
+    // submit.sh against a stand-in sbatch that logs its arguments and answers job ids.
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let log = tmp.path().join("sbatch.log");
+    let fake = bin.join("sbatch");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/usr/bin/env bash\necho \"$*\" >> {}\nn=$(wc -l < {0})\necho \"$((1000 + n));cluster\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let submit = Command::new("bash")
+        .arg(script("submit.sh"))
+        .args(["3", s(&tmp.path().join("queued")), "--partition=gpu", "--"])
+        .args(["--preset", "paper"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(submit.status.success(), "{submit:?}");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let calls: Vec<&str> = calls.lines().collect();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(
+        calls[0].contains("--array=0-2 --partition=gpu"),
+        "{}",
+        calls[0]
+    );
+    assert!(
+        calls[0].ends_with("hofbench-array.sbatch --preset paper"),
+        "{}",
+        calls[0]
+    );
+    assert!(
+        calls[1].contains("--dependency=afterok:1001 "),
+        "{}",
+        calls[1]
+    );
+    assert!(calls[1].ends_with("hofbench-merge.sbatch"), "{}", calls[1]);
+}
+
+/// A tiny generator for the kill times, so that the test repeats.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+#[test]
+fn kill_9_at_random_points_loses_and_repeats_nothing() {
+    const KILLS: usize = 24;
+    let tmp = tempfile::tempdir().unwrap();
+    let prompts = short_prompts(tmp.path(), 8);
+    let countries = "Japan,Albania,India,Sweden";
+    let base = grid_args(&prompts, countries, "8");
+    let total = 4 * 5 * 8;
+    let whole = tmp.path().join("whole");
+    let t = Instant::now();
+    ok(&hofbench(&with(
+        &base,
+        &["--batch-size", "3", "--out", s(&whole)],
+    )));
+    let uninterrupted = t.elapsed();
+    let reference = rows_by_key(&whole);
+    assert_eq!(reference.len(), total);
+
+    // Kill at seeded random times within the first ~1/40 of a whole run each, so that the
+    // kills spread over loading, encoding, scoring and writing and the run is still going.
+    // Restarts alternate between one and two replicas: the batches are the same either way.
+    let killed = tmp.path().join("killed");
+    let mut rng = SplitMix64(20240614);
+    let mut survivors: BTreeMap<String, String> = BTreeMap::new();
+    let mut kills = 0;
+    let mut attempts = 0;
+    while kills < KILLS {
+        attempts += 1;
+        assert!(
+            attempts < 10 * KILLS,
+            "the run keeps finishing before the kill"
+        );
+        let devices = if attempts % 2 == 0 { "cpu,cpu" } else { "cpu" };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hofbench"))
+            .args(with(
+                &base,
+                &[
+                    "--batch-size",
+                    "3",
+                    "--devices",
+                    devices,
+                    "--out",
+                    s(&killed),
+                ],
+            ))
+            .spawn()
+            .unwrap();
+        let max_ms = (uninterrupted.as_millis() as u64 / 40).max(5);
+        std::thread::sleep(Duration::from_millis(rng.next() % max_ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+        // Every complete line is a whole row; only the last may be cut.
+        let Ok(text) = std::fs::read_to_string(killed.join("results.jsonl")) else {
+            continue;
+        };
+        let complete = match text.rfind('\n') {
+            Some(end) => &text[..=end],
+            None => "",
+        };
+        for line in complete.lines() {
+            let row: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("half-written row {line:?}: {e}"));
+            let key = format!("{}/{}", row["country"], row["prompt_id"]);
+            if let Some(before) = survivors.insert(key.clone(), line.to_string()) {
+                assert_eq!(before, line, "{key} changed after a kill");
+            }
+        }
+        if survivors.len() == total {
+            break;
+        }
+    }
+    assert!(
+        kills >= 20,
+        "only {kills} kills landed before the run finished"
+    );
+    ok(&hofbench(&with(
+        &base,
+        &["--batch-size", "3", "--out", s(&killed)],
+    )));
+    let text = std::fs::read_to_string(killed.join("results.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), total, "a row was lost or written twice");
+    for (key, line) in &survivors {
+        assert!(lines.contains(&line.as_str()), "{key} did not survive");
+    }
+    assert_eq!(
+        rows_by_key(&killed),
+        reference,
+        "the resumed rows equal an uninterrupted run's, bit for bit"
+    );
+    let m = manifest(&killed);
+    assert!(m["finished"].is_string());
+}
