@@ -3,13 +3,14 @@
 //! per prompt (no stop tokens, so every engine does the same work), prefill included:
 //! - `batch 1`: one prompt at a time;
 //! - `batched`: BENCH_BATCH prompts per `generate` call (default 8).
+//!
 //! Prompts: BENCH_RUN_DIR=DIR reads the rendered prompts of a `hofbench run --mode generate
 //! --keep-text` (what bench/gen_vs_llama_cpp.sh does, so llama.cpp sees the same text);
 //! otherwise BENCH_PROMPTS (default 8) built-in requests with rotating personas. Prints one
 //! JSON object per setting ({"setting", "prompts", "new_tokens", "seconds", "tok_s"}) and
 //! writes them to BENCH_OUT when set. BENCH_WEIGHTS=quantized keeps the GGUF blocks
-//! quantized (`--weights quantized`) instead of f32. Each setting runs BENCH_REPEAT times (default 1) after
-//! a warm-up; the fastest counts.
+//! quantized (`--weights quantized`) instead of f32. Each setting runs BENCH_REPEAT times
+//! (default 1) after a warm-up; the fastest counts.
 
 use hofbench::generate::{generate, Request, RowRng, Sampling};
 use hofbench::models::WeightFormat;
