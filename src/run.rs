@@ -1,6 +1,6 @@
 //! `hofbench run`: build the item grid, score what is not done yet, batch by batch, then stats.
 
-use crate::cli::{Approach, Preset, RunArgs, Weights};
+use crate::cli::{Approach, Mode, Preset, RunArgs, Weights};
 use crate::countries::{self, Country};
 use crate::device::{self, DeviceSpec};
 use crate::dimension::Dimension;
@@ -169,6 +169,9 @@ pub struct Settings {
     /// Round-trip BLEU below which multilingual rows are flagged `low_bleu`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bleu_threshold: Option<f64>,
+    /// Sampling settings of a generate run (`--mode generate`); absent for a logits run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<crate::generate::run::GenerationSettings>,
 }
 
 /// Runs recorded before the backend was: every one of them ran on the CPU.
@@ -184,7 +187,7 @@ pub struct LabelsInfo {
     pub b_text: Vec<String>,
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
@@ -226,6 +229,8 @@ impl Work<'_> {
             self.item.dimension,
             self.country.name.clone(),
             self.item.id.clone(),
+            crate::results::MODE_LOGITS.to_string(),
+            0,
         )
     }
 
@@ -259,6 +264,8 @@ impl Work<'_> {
             translation_bleu: self.bleu,
             low_bleu: self.bleu.is_some_and(|b| b < bleu_threshold),
             response: None,
+            round: None,
+            tokens_generated: None,
         }
     }
 }
@@ -395,6 +402,9 @@ pub(crate) fn load_replicas(
 }
 
 pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
+    if args.mode == Mode::Generate {
+        return crate::generate::run::run(args, quiet);
+    }
     // Check everything the user typed before any slow work.
     let all_countries = countries::builtin();
     let countries = countries::select(&all_countries, args.countries.as_deref().unwrap_or("all"))?;
@@ -474,6 +484,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         shard,
         !existing.is_empty(),
     )?;
+    crate::generate::run::check_generation_settings(&args.out, None)?;
 
     let approach = args.approach.code();
     // This folder's grid (its shard), all of it: the batches are cut from the whole grid
@@ -522,6 +533,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
                 .is_some()
                 .then(|| args.translations.display().to_string()),
             bleu_threshold: translations.is_some().then_some(args.bleu_threshold),
+            generation: None,
         },
         labels,
         started,
@@ -680,7 +692,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
 }
 
 /// A folder may be resumed only by the same model, prompt set and labels.
-fn check_resumable(
+pub(crate) fn check_resumable(
     dir: &Path,
     model: &ModelInfo,
     prompts: &PromptsInfo,
@@ -725,7 +737,7 @@ fn check_resumable(
 
 /// `--weights auto`: f32 matmuls beat candle's quantized CPU kernels by far on small models
 /// (bench/scorer.rs); above ~1 GiB of GGUF the memory cost of f32 is not worth it.
-fn weight_format(choice: Weights, path: &Path) -> Result<WeightFormat> {
+pub(crate) fn weight_format(choice: Weights, path: &Path) -> Result<WeightFormat> {
     Ok(match choice {
         Weights::F32 => WeightFormat::F32,
         Weights::Quantized => WeightFormat::Quantized,
@@ -778,7 +790,7 @@ pub(crate) fn labels_info(scorer: &Scorer) -> LabelsInfo {
     }
 }
 
-fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
     if quiet {
         return indicatif::ProgressBar::hidden();
     }
