@@ -249,7 +249,8 @@ fn write_rows(path: &Path, rows: &[ResultRow]) -> Result<()> {
     file.write_all(&buf)
         .and_then(|()| file.sync_all())
         .map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    results::sync_dir(path.parent().expect("results.jsonl lies in a folder"))
 }
 
 /// The first shard's manifest for the whole grid: counts and times summed over the shards,

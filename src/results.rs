@@ -164,11 +164,17 @@ impl ResultsWriter {
         } else {
             Vec::new()
         };
+        let created = !path.exists();
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
+        if created {
+            // The new file's directory entry must be on disk too, or a power cut could lose
+            // the file with every row synced into it.
+            sync_dir(dir)?;
+        }
         let done = existing.iter().map(ResultRow::key).collect();
         Ok((Self { path, file, done }, existing))
     }
@@ -193,6 +199,20 @@ impl ResultsWriter {
         self.done.extend(rows.iter().map(ResultRow::key));
         Ok(())
     }
+}
+
+/// Make a directory's entries (a new or renamed file) durable.
+#[cfg(unix)]
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// Elsewhere a directory cannot be opened as a file; NTFS journals the entry itself.
+#[cfg(not(unix))]
+pub(crate) fn sync_dir(_dir: &Path) -> Result<()> {
+    Ok(())
 }
 
 #[cfg(test)]

@@ -199,7 +199,11 @@ pub(crate) fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<(
     std::io::Write::write_all(&mut file, &serde_json::to_vec_pretty(value)?)
         .and_then(|()| file.sync_all())
         .map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => crate::results::sync_dir(dir),
+        _ => Ok(()),
+    }
 }
 
 /// Read a run's manifest.json.

@@ -212,9 +212,17 @@ pub fn verify(
             Some(translate::load_for_run(Path::new(cache), &langs, &items)?)
         }
     };
+    // As `run` records it: `format!("{format:?}").to_lowercase()`.
     let format = match s.weights.as_str() {
+        "f32" => WeightFormat::F32,
         "quantized" => WeightFormat::Quantized,
-        _ => WeightFormat::F32,
+        other => {
+            return Err(Error::bad_input(
+                dir.join(run::MANIFEST_FILE),
+                0,
+                format!("settings.weights {other:?} is not a weight format this hofbench knows"),
+            ))
+        }
     };
     let template = (manifest.model.chat_template == "plain").then_some("plain");
     let scorers = run::load_replicas(&path, &devices, format, template)?;

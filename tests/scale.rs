@@ -423,68 +423,95 @@ impl SplitMix64 {
     }
 }
 
+/// Size of a file, 0 when it does not exist yet.
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Wait until `path` grows beyond `len` or the child exits; returns whether it grew.
+fn wait_for_growth(child: &mut std::process::Child, path: &Path, len: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if file_len(path) > len {
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        assert!(Instant::now() < deadline, "no rows written in time");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[test]
 fn kill_9_at_random_points_loses_and_repeats_nothing() {
     const KILLS: usize = 24;
     let tmp = tempfile::tempdir().unwrap();
     let prompts = short_prompts(tmp.path(), 8);
-    let countries = "Japan,Albania,India,Sweden";
-    let base = grid_args(&prompts, countries, "8");
-    let total = 4 * 5 * 8;
+    let base = grid_args(&prompts, "Japan,Albania,India,Sweden,Greece,Iceland", "8");
+    let total = 6 * 5 * 8;
+    let args = |dir: &Path, devices: &'static str| -> Vec<String> {
+        with(&base, &["--batch-size", "3", "--devices", devices])
+            .into_iter()
+            .map(str::to_string)
+            .chain(["--out".to_string(), s(dir).to_string()])
+            .collect()
+    };
+    // The uninterrupted run, timed to its first row (start-up: load, encode) and to its end.
     let whole = tmp.path().join("whole");
     let t = Instant::now();
-    ok(&hofbench(&with(
-        &base,
-        &["--batch-size", "3", "--out", s(&whole)],
-    )));
-    let uninterrupted = t.elapsed();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hofbench"))
+        .args(args(&whole, "cpu"))
+        .spawn()
+        .unwrap();
+    assert!(wait_for_growth(&mut child, &whole.join("results.jsonl"), 0));
+    let startup = t.elapsed();
+    assert!(child.wait().unwrap().success());
+    let scoring = t.elapsed() - startup;
     let reference = rows_by_key(&whole);
     assert_eq!(reference.len(), total);
 
-    // Kill at seeded random times within the first ~1/40 of a whole run each, so that the
-    // kills spread over loading, encoding, scoring and writing and the run is still going.
+    // Kill at seeded random points: every third start during start-up, the others once the
+    // run writes rows, at a random time within ~1/60 of the scoring (a batch or two), so that
+    // kills land in loading, encoding, scoring and writing while the run is still going.
     // Restarts alternate between one and two replicas: the batches are the same either way.
     let killed = tmp.path().join("killed");
+    let results = killed.join("results.jsonl");
     let mut rng = SplitMix64(20240614);
     let mut survivors: BTreeMap<String, String> = BTreeMap::new();
-    let mut kills = 0;
-    let mut attempts = 0;
+    let (mut kills, mut kills_while_writing, mut attempts) = (0, 0, 0);
+    let mut rows_after_kills = Vec::new();
     while kills < KILLS {
         attempts += 1;
         assert!(
-            attempts < 10 * KILLS,
+            attempts < 3 * KILLS,
             "the run keeps finishing before the kill"
         );
         let devices = if attempts % 2 == 0 { "cpu,cpu" } else { "cpu" };
+        let len = file_len(&results);
         let mut child = Command::new(env!("CARGO_BIN_EXE_hofbench"))
-            .args(with(
-                &base,
-                &[
-                    "--batch-size",
-                    "3",
-                    "--devices",
-                    devices,
-                    "--out",
-                    s(&killed),
-                ],
-            ))
+            .args(args(&killed, devices))
             .spawn()
             .unwrap();
-        let max_ms = (uninterrupted.as_millis() as u64 / 40).max(5);
-        std::thread::sleep(Duration::from_millis(rng.next() % max_ms));
+        let writing = if attempts % 3 == 0 {
+            let window = startup.as_millis() as u64 + 1;
+            std::thread::sleep(Duration::from_millis(rng.next() % window));
+            false
+        } else {
+            let window = (scoring.as_millis() as u64 / 60).max(2);
+            let grew = wait_for_growth(&mut child, &results, len);
+            std::thread::sleep(Duration::from_millis(rng.next() % window));
+            grew
+        };
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
             kills += 1;
+            kills_while_writing += usize::from(writing);
         }
         child.wait().unwrap();
         // Every complete line is a whole row; only the last may be cut.
-        let Ok(text) = std::fs::read_to_string(killed.join("results.jsonl")) else {
-            continue;
-        };
-        let complete = match text.rfind('\n') {
-            Some(end) => &text[..=end],
-            None => "",
-        };
+        let text = std::fs::read_to_string(&results).unwrap_or_default();
+        let complete = text.rfind('\n').map_or("", |end| &text[..=end]);
         for line in complete.lines() {
             let row: serde_json::Value = serde_json::from_str(line)
                 .unwrap_or_else(|e| panic!("half-written row {line:?}: {e}"));
@@ -493,19 +520,40 @@ fn kill_9_at_random_points_loses_and_repeats_nothing() {
                 assert_eq!(before, line, "{key} changed after a kill");
             }
         }
+        rows_after_kills.push(survivors.len());
         if survivors.len() == total {
             break;
         }
     }
+    eprintln!("{kills} kills ({kills_while_writing} while writing); rows after each: {rows_after_kills:?}");
     assert!(
         kills >= 20,
         "only {kills} kills landed before the run finished"
     );
-    ok(&hofbench(&with(
-        &base,
-        &["--batch-size", "3", "--out", s(&killed)],
-    )));
-    let text = std::fs::read_to_string(killed.join("results.jsonl")).unwrap();
+    assert!(
+        kills_while_writing >= 10,
+        "{kills_while_writing} kills while writing"
+    );
+    assert!(survivors.len() < total, "the run finished between kills");
+    // What a power cut in the middle of a batch's write leaves: the batch's first rows, then
+    // half a line. The resumed run cuts the half line and scores that batch whole again,
+    // writing only its missing rows.
+    let text = std::fs::read_to_string(&results).unwrap();
+    let complete = &text[..=text.rfind('\n').unwrap()];
+    let mut lines: Vec<&str> = complete.lines().collect();
+    let last = lines.pop().unwrap();
+    let row: serde_json::Value = serde_json::from_str(last).unwrap();
+    survivors.remove(&format!("{}/{}", row["country"], row["prompt_id"]));
+    let torn: String =
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>() + &last[..last.len() / 2];
+    std::fs::write(&results, torn).unwrap();
+    ok(&hofbench(
+        &args(&killed, "cpu")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    ));
+    let text = std::fs::read_to_string(&results).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), total, "a row was lost or written twice");
     for (key, line) in &survivors {
@@ -516,6 +564,5 @@ fn kill_9_at_random_points_loses_and_repeats_nothing() {
         reference,
         "the resumed rows equal an uninterrupted run's, bit for bit"
     );
-    let m = manifest(&killed);
-    assert!(m["finished"].is_string());
+    assert!(manifest(&killed)["finished"].is_string());
 }
