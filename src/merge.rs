@@ -78,6 +78,7 @@ fn result_fields(m: &Manifest) -> Vec<(&'static str, String)> {
         ("settings.keep_text", m.settings.keep_text.to_string()),
         ("settings.backend", m.settings.backend.clone()),
         ("settings.bleu_threshold", json(&m.settings.bleu_threshold)),
+        ("settings.generation", json(&m.settings.generation)),
         (
             "shard count",
             m.shard.map_or("none".into(), |s| s.count.to_string()),
