@@ -12,7 +12,7 @@
 //! quantized (`--weights quantized`) instead of f32. Each setting runs BENCH_REPEAT times
 //! (default 1) after a warm-up; the fastest counts.
 
-use hofbench::generate::{generate, Request, RowRng, Sampling};
+use hofbench::generate::{generate, Request, RowRng, Sampling, Stop};
 use hofbench::models::WeightFormat;
 use hofbench::prompts::PromptSet;
 use hofbench::scorer::{encode_with_bos, Scorer};
@@ -90,7 +90,14 @@ fn main() {
                     rng: RowRng::from_state(0),
                 })
                 .collect();
-            let replies = generate(scorer.model.as_ref(), &requests, &greedy, new, &[]).unwrap();
+            let replies = generate(
+                scorer.model.as_ref(),
+                &requests,
+                &greedy,
+                new,
+                Stop::default(),
+            )
+            .unwrap();
             assert!(replies.iter().all(|r| r.tokens.len() == new));
         }
     };

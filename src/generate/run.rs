@@ -7,7 +7,7 @@
 //! `p_high` stays null here: the judge reads the replies and fills it (JUDGE: the judge's
 //! wiring goes where `judge_pending` is documented below).
 
-use super::{generate, stop_tokens, Request, RowRng, Sampling};
+use super::{cut_at_stop_text, generate, stop_tokens, Request, RowRng, Sampling, Stop};
 use crate::cli::{Approach, Preset, RunArgs};
 use crate::countries::{self, Country};
 use crate::device::DeviceSpec;
@@ -41,6 +41,9 @@ pub struct GenerationSettings {
     pub seed: u64,
     /// Token ids that end a reply (end-of-turn markers and EOS).
     pub stop_tokens: Vec<u32>,
+    /// Texts that end a reply: the next turn of a chat format without end-of-turn tokens.
+    #[serde(default)]
+    pub stop_texts: Vec<String>,
 }
 
 impl GenerationSettings {
@@ -83,6 +86,9 @@ pub fn check_generation_settings(
         None => Ok(()),
     }
 }
+
+/// Where a model writing in the plain chat format starts the next turn.
+const PLAIN_NEXT_TURN: &str = "\nUser:";
 
 /// One reply to make.
 struct Work<'a> {
@@ -193,7 +199,14 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         rounds: args.rounds,
         seed: args.seed,
         stop_tokens: stop_tokens(&scorer.tokenizer),
+        // The plain format (prompts/templates/plain.jinja) has no end-of-turn token: a model
+        // that goes on writes the next "User:" turn.
+        stop_texts: match scorer.chat.from_model {
+            true => Vec::new(),
+            false => vec![PLAIN_NEXT_TURN.to_string()],
+        },
     };
+    let stop_texts: Vec<&str> = generation.stop_texts.iter().map(String::as_str).collect();
     let started = now();
     check_resumable(
         &args.out,
@@ -354,7 +367,10 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             &requests,
             &sampling,
             args.max_new_tokens,
-            &generation.stop_tokens,
+            Stop {
+                tokens: &generation.stop_tokens,
+                texts: (!stop_texts.is_empty()).then_some((&scorer.tokenizer, &stop_texts[..])),
+            },
         )?;
         manifest.timing.score += t_gen.elapsed().as_secs_f64();
         manifest.timing.forward_passes +=
@@ -386,7 +402,10 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
                 lang: w.lang.clone(),
                 translation_bleu: w.bleu,
                 low_bleu: w.bleu.is_some_and(|b| b < args.bleu_threshold),
-                response: Some(scorer.tokenizer.decode(&reply.tokens)?),
+                response: Some(
+                    cut_at_stop_text(&scorer.tokenizer.decode(&reply.tokens)?, &stop_texts)
+                        .to_string(),
+                ),
                 round: Some(w.round),
                 tokens_generated: Some(reply.tokens.len()),
             });
