@@ -14,6 +14,7 @@ fn main() {
 fn dispatch(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Run(args) => run::run(args, cli.quiet),
+        Command::BenchPrefill(args) => hofbench::prefill_bench::bench_prefill(args, cli.quiet),
         Command::Translate(args) => translate::pipeline::translate_command(args, cli.quiet),
         Command::ImportTranslations(args) => translate::import::import_command(args, cli.quiet),
         Command::Stats { dir, stats } => {

@@ -170,9 +170,32 @@ struct RmsNorm {
 }
 
 impl RmsNorm {
+    /// In f32 whatever the activations' dtype, as Hugging Face does: the weight stays f32 and
+    /// bf16 input is upcast, normalised, scaled, then rounded back once.
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::rms_norm(x, &self.weight, self.eps)
+        candle_nn::ops::rms_norm(&x.to_dtype(DType::F32)?, &self.weight, self.eps)?
+            .to_dtype(x.dtype())
     }
+}
+
+/// `x @ wᵀ`. Quantized matrices get f32 input and give f32 back: candle's CUDA kernels for
+/// the shapes and types its fast path skips read only f32.
+fn linear(w: &QMatMul, x: &Tensor) -> candle_core::Result<Tensor> {
+    match w {
+        QMatMul::QTensor(_) if x.dtype() != DType::F32 => {
+            w.forward(&x.to_dtype(DType::F32)?)?.to_dtype(x.dtype())
+        }
+        _ => w.forward(x),
+    }
+}
+
+/// A dense weight matrix in the activations' dtype (quantized ones stay as they are).
+fn dense_in(m: QMatMul, dtype: DType) -> Result<QMatMul> {
+    Ok(match m {
+        QMatMul::Tensor(w) => QMatMul::Tensor(w.to_dtype(dtype)?),
+        QMatMul::TensorF16(w) => QMatMul::Tensor(w.to_dtype(dtype)?),
+        q => q,
+    })
 }
 
 struct Block {
@@ -222,6 +245,8 @@ pub struct Decoder {
     inv_freq: Vec<Tensor>,
     pad_id: u32,
     format: WeightFormat,
+    /// Activations, embeddings and dense matrices: f32, or bf16 (see [`WeightFormat`]).
+    dtype: DType,
     /// "GGUF" or "safetensors", for descriptions.
     source: &'static str,
     device: Device,
@@ -240,7 +265,8 @@ impl Decoder {
     ) -> Result<Self> {
         spec.check(w.path())?;
         let eps = spec.rms_norm_eps as f32;
-        let embed = w.tensor(WeightName::Embed)?;
+        let dtype = format.compute_dtype(device);
+        let embed = w.tensor(WeightName::Embed)?.to_dtype(dtype)?;
         if embed.dims2()? != (spec.vocab_size, spec.hidden_size) {
             return Err(Error::model(
                 w.path(),
@@ -252,12 +278,13 @@ impl Decoder {
                 ),
             ));
         }
+        let linear = |w: &mut dyn WeightSource, name| dense_in(w.linear(name, format)?, dtype);
         let lm_head = if !tied {
-            w.linear(WeightName::Output, format)?
-        } else if format == WeightFormat::F32 {
+            linear(w, WeightName::Output)?
+        } else if format != WeightFormat::Quantized {
             QMatMul::Tensor(embed.clone())
         } else {
-            w.linear(WeightName::Embed, format)?
+            linear(w, WeightName::Embed)?
         };
         let norm = |w: &mut dyn WeightSource, name: WeightName| -> Result<RmsNorm> {
             Ok(RmsNorm {
@@ -280,18 +307,18 @@ impl Decoder {
             };
             blocks.push(Block {
                 attn_norm: norm(w, n(AttnNorm))?,
-                wq: w.linear(n(Q), format)?,
-                wk: w.linear(n(K), format)?,
-                wv: w.linear(n(V), format)?,
-                wo: w.linear(n(O), format)?,
+                wq: linear(w, n(Q))?,
+                wk: linear(w, n(K))?,
+                wv: linear(w, n(V))?,
+                wo: linear(w, n(O))?,
                 q_norm: optional_norm(w, spec.qk_norm, QNorm)?,
                 k_norm: optional_norm(w, spec.qk_norm, KNorm)?,
                 post_attn_norm: optional_norm(w, spec.sandwich_norms, PostAttnNorm)?,
                 ffn_norm: norm(w, n(FfnNorm))?,
                 post_ffn_norm: optional_norm(w, spec.sandwich_norms, PostFfnNorm)?,
-                gate: w.linear(n(Gate), format)?,
-                up: w.linear(n(Up), format)?,
-                down: w.linear(n(Down), format)?,
+                gate: linear(w, n(Gate))?,
+                up: linear(w, n(Up))?,
+                down: linear(w, n(Down))?,
             });
         }
         let norm = norm(w, WeightName::OutputNorm)?;
@@ -309,6 +336,7 @@ impl Decoder {
             lm_head,
             inv_freq,
             format,
+            dtype,
             source,
             device: device.clone(),
         })
@@ -335,7 +363,7 @@ impl Decoder {
         let (nh, nkv, hd) = (s.num_attention_heads, s.num_key_value_heads, s.head_dim);
         // (b * t, heads * hd) -> (b, heads, t, hd), with the per-head norm where there is one.
         let project = |w: &QMatMul, heads: usize, norm: Option<&RmsNorm>| -> Result<Tensor> {
-            let y = w.forward(x)?.reshape((b, t, heads, hd))?;
+            let y = linear(w, x)?.reshape((b, t, heads, hd))?;
             let y = match norm {
                 Some(n) => n.forward(&y)?,
                 None => y,
@@ -372,16 +400,16 @@ impl Decoder {
             .reshape((b, nh, t, hd))?
             .transpose(1, 2)?
             .reshape((b * t, nh * hd))?;
-        Ok((blk.wo.forward(&y)?, (k, v)))
+        Ok((linear(&blk.wo, &y)?, (k, v)))
     }
 
     fn mlp(&self, blk: &Block, h: &Tensor) -> Result<Tensor> {
-        let gate = blk.gate.forward(h)?;
+        let gate = linear(&blk.gate, h)?;
         let gate = match self.spec.activation {
             Activation::Silu => candle_nn::ops::silu(&gate)?,
             Activation::GeluTanh => gate.gelu()?,
         };
-        Ok(blk.down.forward(&(gate * blk.up.forward(h)?)?)?)
+        Ok(linear(&blk.down, &(gate * linear(&blk.up, h)?)?)?)
     }
 
     /// Run the decoder over right-padded `rows` whose first token sits at position `start[i]`.
@@ -420,9 +448,10 @@ impl Decoder {
             .iter()
             .map(|f| {
                 let freqs = positions.broadcast_mul(f)?;
+                // Angles in f32, the tables in the activations' dtype (HF's cos().to(x.dtype)).
                 Ok((
-                    freqs.cos()?.reshape((b, t, half))?,
-                    freqs.sin()?.reshape((b, t, half))?,
+                    freqs.cos()?.reshape((b, t, half))?.to_dtype(self.dtype)?,
+                    freqs.sin()?.reshape((b, t, half))?.to_dtype(self.dtype)?,
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -453,7 +482,8 @@ impl Decoder {
                     layer.sliding_window,
                     past.is_some(),
                     &self.device,
-                )?;
+                )?
+                .to_dtype(self.dtype)?;
                 masks.push((layer.sliding_window, m));
             }
         }
@@ -574,7 +604,8 @@ impl CausalLm for Decoder {
             .collect();
         let last = Tensor::from_vec(last, rows.len(), &self.device)?;
         let h = self.norm.forward(&x.index_select(&last, 0)?)?;
-        let mut logits = self.lm_head.forward(&h)?.to_dtype(DType::F32)?;
+        // The head runs in the weights' dtype; the scorer's softmax gets f32 logits.
+        let mut logits = linear(&self.lm_head, &h)?.to_dtype(DType::F32)?;
         if let Some(cap) = self.spec.final_softcap {
             logits = ((logits / cap)?.tanh()? * cap)?;
         }
@@ -592,14 +623,15 @@ impl CausalLm for Decoder {
     fn describe(&self) -> String {
         let s = &self.spec;
         format!(
-            "{}, {} layers, hidden {}, {} heads ({} kv), {} {:?} weights",
+            "{}, {} layers, hidden {}, {} heads ({} kv), {} {:?} weights, {:?} activations",
             s.family,
             s.layers.len(),
             s.hidden_size,
             s.num_attention_heads,
             s.num_key_value_heads,
             self.source,
-            self.format
+            self.format,
+            self.dtype
         )
     }
 }
