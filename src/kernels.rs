@@ -106,9 +106,9 @@ impl CustomOp1 for LabelSoftmax<'_> {
                 block_dim: (512, 1, 1),
                 shared_mem_bytes: 0,
             };
-            let mut builder = func.builder();
             let f32_logits;
             let bf16_logits;
+            let mut builder = func.builder();
             match storage.dtype() {
                 DType::F32 => {
                     f32_logits = storage.as_cuda_slice::<f32>()?.slice(start..end);
