@@ -66,8 +66,8 @@ for card in $models; do
     file=$(sed -n 's/^file = "\(.*\)"$/\1/p' "$toml")
     src="$cache/models/$card/$file"
     [[ -f "$src" ]] || { echo "gpu-stage.sh: $src missing: run hofbench fetch $card" >&2; exit 1; }
-    # Parts no bigger than half a call, so the greedy packing below wastes little.
-    split -b $((budget / 2)) -d -a 2 "$src" ".gpu-carry/pieces/$card.gguf.part"
+    # Parts of a quarter call, so the greedy packing below wastes little.
+    split -b $((budget / 4)) -d -a 2 "$src" ".gpu-carry/pieces/$card.gguf.part"
 done
 
 # Greedy: pieces in order (binaries first, then each model's parts), a new call when full.

@@ -93,7 +93,7 @@ else
         missing=$(ldd "$bin" "$work/cuda_kernels" | awk '/not found/ { print $1 }' | sort -u)
         [[ -z "$missing" ]] && break
         for lib in $missing; do
-            found=$(find / -xdev \( -path /proc -o -path /sys \) -prune -o -name "$lib" -print 2>/dev/null | head -n1)
+            found=$(find / \( -path /proc -o -path /sys \) -prune -o -name "$lib" -print 2>/dev/null | head -n1)
             [[ -n "$found" ]] && export LD_LIBRARY_PATH="$(dirname "$found")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
         done
     done
