@@ -62,6 +62,9 @@ pub enum Command {
     Translate(TranslateArgs),
     /// Import the paper's released translation CSVs into a translation cache.
     ImportTranslations(ImportArgs),
+    /// Benchmarks only (bench/gpu.sh): prefill throughput of a random-weight model.
+    #[command(hide = true)]
+    BenchPrefill(BenchPrefillArgs),
     /// Print a prompt set as JSONL: id, dimension, request, high_action, low_action.
     Prompts {
         /// A prompt file (.jsonl or the paper's .csv) or folder; default: the built-in set.
@@ -128,9 +131,12 @@ pub enum Preset {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Weights {
-    /// f32 on CPU for models up to ~1B parameters, quantized above.
+    /// CPU: f32 for models up to ~1B parameters, quantized above. GPU: bf16 when the model
+    /// fits the card's free memory, quantized otherwise.
     Auto,
     F32,
+    /// bf16 matrices and activations, f32 norms and logits: the fast path on a GPU.
+    Bf16,
     Quantized,
 }
 
@@ -181,6 +187,10 @@ pub struct RunArgs {
     /// Translation cache for --approach multilingual.
     #[arg(long, default_value = crate::translate::DEFAULT_DIR)]
     pub translations: PathBuf,
+    /// Benchmarks only (bench/gpu.sh): score with random weights of this shape (`llama3-8b` or
+    /// a Llama config.json) instead of --model's, keeping its tokenizer and chat template.
+    #[arg(long, hide = true)]
+    pub random_weights: Option<String>,
     /// Round-trip BLEU (0-1) below which a multilingual row is flagged `low_bleu`.
     #[arg(long, default_value_t = crate::translate::DEFAULT_BLEU_THRESHOLD)]
     pub bleu_threshold: f64,
@@ -292,4 +302,29 @@ pub struct ImportArgs {
     /// without one they stay in English, as recorded in the manifest.
     #[arg(long)]
     pub model: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchPrefillArgs {
+    /// The shape: `llama3-8b` or a Llama config.json.
+    #[arg(long, default_value = "llama3-8b")]
+    pub random_weights: String,
+    /// `cpu` or a CUDA GPU number.
+    #[arg(long, default_value = "cpu")]
+    pub devices: String,
+    /// f32 or bf16 (auto: bf16 on a GPU, f32 on the CPU).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub weights: Weights,
+    /// Comma-separated BATCHxLENGTH cells.
+    #[arg(long, default_value = "1x128,4x512,16x512,32x512,64x256")]
+    pub grid: String,
+    /// Timed passes per cell (after one warm-up); the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// The card's dense peak in TFLOP/s for the weights' dtype: adds MFU to each line.
+    #[arg(long)]
+    pub peak_tflops: Option<f64>,
+    /// Seed of the weights and token ids.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }

@@ -84,6 +84,21 @@ pub fn backend(specs: &[DeviceSpec]) -> Result<&'static str> {
     Ok(first)
 }
 
+/// Free memory of a GPU in bytes (None on the CPU, or when the driver cannot say).
+pub fn free_memory(device: &Device) -> Option<u64> {
+    #[cfg(feature = "cuda")]
+    if let Ok(cuda) = device.as_cuda_device() {
+        return cuda
+            .cuda_stream()
+            .context()
+            .mem_get_info()
+            .ok()
+            .map(|(free, _total)| free as u64);
+    }
+    let _ = device;
+    None
+}
+
 impl fmt::Display for DeviceSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

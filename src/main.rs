@@ -18,6 +18,7 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::Run(args) => run::run(args, cli.quiet),
         Command::Merge(args) => merge::merge_command(args, cli.quiet),
         Command::Verify(args) => verify::verify_command(args, cli.quiet),
+        Command::BenchPrefill(args) => hofbench::prefill_bench::bench_prefill(args, cli.quiet),
         Command::Translate(args) => translate::pipeline::translate_command(args, cli.quiet),
         Command::ImportTranslations(args) => translate::import::import_command(args, cli.quiet),
         Command::Stats { dir, stats } => {

@@ -57,15 +57,18 @@ pub struct OptionScore {
     pub label_mass: f64,
 }
 
+/// The first token whose logit is NaN or +inf. -inf is a legitimate "never" from some models;
+/// NaN and +inf are numerical failures.
+pub fn first_non_finite(logits: &[f32]) -> Option<usize> {
+    logits
+        .iter()
+        .position(|v| v.is_nan() || *v == f32::INFINITY)
+}
+
 /// Softmax of one row of logits restricted to the labels, computed in f64.
 pub fn score_row(logits: &[f32], labels: &LabelTokens) -> std::result::Result<OptionScore, String> {
-    // -inf is a legitimate "never" from some models; NaN and +inf are numerical failures.
-    if let Some((i, v)) = logits
-        .iter()
-        .enumerate()
-        .find(|(_, v)| v.is_nan() || **v == f32::INFINITY)
-    {
-        return Err(format!("logit of token {i} is {v}"));
+    if let Some(i) = first_non_finite(logits) {
+        return Err(format!("logit of token {i} is {}", logits[i]));
     }
     let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
     let sum: f64 = logits.iter().map(|&v| (v as f64 - max).exp()).sum();
@@ -232,12 +235,11 @@ impl Scorer {
         } else {
             self.model.next_token_logits(rows)?
         };
-        logits
-            .to_vec2::<f32>()?
-            .iter()
+        crate::kernels::score_rows(&logits, &self.labels)?
+            .into_iter()
             .zip(names)
-            .map(|(row, name)| {
-                score_row(row, &self.labels).map_err(|detail| Error::NonFinite {
+            .map(|(score, name)| {
+                score.map_err(|detail| Error::NonFinite {
                     item: name.clone(),
                     detail,
                 })

@@ -18,6 +18,7 @@ use crate::shard::Shard;
 use crate::stats::correlation::SplitMix64;
 use crate::translate;
 use crate::{Error, Result};
+use candle_core::Device;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -212,9 +213,19 @@ pub fn verify(
             Some(translate::load_for_run(Path::new(cache), &langs, &items)?)
         }
     };
+    // `run --random-weights` (a GPU benchmark) names its model `random-<shape>`: its scores
+    // come from seeded random weights, not from the recorded file.
+    if manifest.model.name.starts_with("random-") {
+        return Err(Error::Usage(format!(
+            "{}: a --random-weights benchmark run ({}); there is nothing to verify",
+            dir.display(),
+            manifest.model.name
+        )));
+    }
     // As `run` records it: `format!("{format:?}").to_lowercase()`.
     let format = match s.weights.as_str() {
         "f32" => WeightFormat::F32,
+        "bf16" => WeightFormat::Bf16,
         "quantized" => WeightFormat::Quantized,
         other => {
             return Err(Error::bad_input(
@@ -225,7 +236,8 @@ pub fn verify(
         }
     };
     let template = (manifest.model.chat_template == "plain").then_some("plain");
-    let scorers = run::load_replicas(&path, &devices, format, template)?;
+    let opened: Vec<Device> = devices.iter().map(|d| d.open()).collect::<Result<_>>()?;
+    let scorers = run::load_replicas(&path, &opened, format, template, None)?;
     if run::labels_info(&scorers[0]) != manifest.labels {
         return Err(Error::model(
             &path,

@@ -160,7 +160,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     let backend = crate::device::backend(&devices)?;
     let shard: Option<Shard> = args.shard.as_deref().map(str::parse).transpose()?;
     let device = devices[0].open()?;
-    let format = weight_format(args.weights, &model.path)?;
+    let format = weight_format(args.weights, &model.path, &device)?;
     let t_load = Instant::now();
     let mut scorer = Scorer::load(&model.path, &device, format)?;
     let card_template = model.card.as_ref().and_then(|c| c.template.as_deref());

@@ -170,9 +170,21 @@ struct RmsNorm {
 }
 
 impl RmsNorm {
+    /// In f32 whatever the activations' dtype, as Hugging Face does: the weight stays f32 and
+    /// bf16 input is upcast, normalised, scaled, then rounded back once.
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::rms_norm(x, &self.weight, self.eps)
+        candle_nn::ops::rms_norm(&x.to_dtype(DType::F32)?, &self.weight, self.eps)?
+            .to_dtype(x.dtype())
     }
+}
+
+/// A dense weight matrix in the activations' dtype (quantized ones stay as they are).
+fn dense_in(m: QMatMul, dtype: DType) -> Result<QMatMul> {
+    Ok(match m {
+        QMatMul::Tensor(w) => QMatMul::Tensor(w.to_dtype(dtype)?),
+        QMatMul::TensorF16(w) => QMatMul::Tensor(w.to_dtype(dtype)?),
+        q => q,
+    })
 }
 
 struct Block {
@@ -233,6 +245,8 @@ pub struct Decoder {
     inv_freq: Vec<Tensor>,
     pad_id: u32,
     format: WeightFormat,
+    /// Activations, embeddings and dense matrices: f32, or bf16 (see [`WeightFormat`]).
+    dtype: DType,
     /// "GGUF" or "safetensors", for descriptions.
     source: &'static str,
     device: Device,
@@ -251,7 +265,8 @@ impl Decoder {
     ) -> Result<Self> {
         spec.check(w.path())?;
         let eps = spec.rms_norm_eps as f32;
-        let embed = w.tensor(WeightName::Embed)?;
+        let dtype = format.compute_dtype(device);
+        let embed = w.tensor(WeightName::Embed)?.to_dtype(dtype)?;
         if embed.dims2()? != (spec.vocab_size, spec.hidden_size) {
             return Err(Error::model(
                 w.path(),
@@ -263,12 +278,13 @@ impl Decoder {
                 ),
             ));
         }
+        let linear = |w: &mut dyn WeightSource, name| dense_in(w.linear(name, format)?, dtype);
         let lm_head = if !tied {
-            w.linear(WeightName::Output, format)?
-        } else if format == WeightFormat::F32 {
+            linear(w, WeightName::Output)?
+        } else if format != WeightFormat::Quantized {
             QMatMul::Tensor(embed.clone())
         } else {
-            w.linear(WeightName::Embed, format)?
+            linear(w, WeightName::Embed)?
         };
         let norm = |w: &mut dyn WeightSource, name: WeightName| -> Result<RmsNorm> {
             Ok(RmsNorm {
@@ -291,18 +307,18 @@ impl Decoder {
             };
             blocks.push(Block {
                 attn_norm: norm(w, n(AttnNorm))?,
-                wq: w.linear(n(Q), format)?,
-                wk: w.linear(n(K), format)?,
-                wv: w.linear(n(V), format)?,
-                wo: w.linear(n(O), format)?,
+                wq: linear(w, n(Q))?,
+                wk: linear(w, n(K))?,
+                wv: linear(w, n(V))?,
+                wo: linear(w, n(O))?,
                 q_norm: optional_norm(w, spec.qk_norm, QNorm)?,
                 k_norm: optional_norm(w, spec.qk_norm, KNorm)?,
                 post_attn_norm: optional_norm(w, spec.sandwich_norms, PostAttnNorm)?,
                 ffn_norm: norm(w, n(FfnNorm))?,
                 post_ffn_norm: optional_norm(w, spec.sandwich_norms, PostFfnNorm)?,
-                gate: w.linear(n(Gate), format)?,
-                up: w.linear(n(Up), format)?,
-                down: w.linear(n(Down), format)?,
+                gate: linear(w, n(Gate))?,
+                up: linear(w, n(Up))?,
+                down: linear(w, n(Down))?,
             });
         }
         let norm = norm(w, WeightName::OutputNorm)?;
@@ -320,6 +336,7 @@ impl Decoder {
             lm_head,
             inv_freq,
             format,
+            dtype,
             source,
             device: device.clone(),
         })
@@ -417,9 +434,10 @@ impl Decoder {
             .iter()
             .map(|f| {
                 let freqs = positions.broadcast_mul(f)?;
+                // Angles in f32, the tables in the activations' dtype (HF's cos().to(x.dtype)).
                 Ok((
-                    freqs.cos()?.reshape((b, t, half))?,
-                    freqs.sin()?.reshape((b, t, half))?,
+                    freqs.cos()?.reshape((b, t, half))?.to_dtype(self.dtype)?,
+                    freqs.sin()?.reshape((b, t, half))?.to_dtype(self.dtype)?,
                 ))
             })
             .collect()
@@ -534,7 +552,8 @@ impl Decoder {
                     layer.sliding_window,
                     past.is_some(),
                     &self.device,
-                )?;
+                )?
+                .to_dtype(self.dtype)?;
                 masks.push((layer.sliding_window, m));
             }
         }
@@ -588,16 +607,23 @@ fn attention_mask(
     Ok(Tensor::from_vec(m, (rows.len(), 1, 1, t, tp + t), device)?)
 }
 
-/// `w.forward(x)`, except in a generation step (`step`: a few rows against f32 weights),
-/// where [`rowdot::matmul_t`] reads each weight row once instead of gemm packing the matrix.
-/// Scoring passes keep candle's matmul.
+/// `x @ wᵀ`. In a generation step (`step`: a few rows against f32 weights on the CPU),
+/// [`rowdot::matmul_t`] reads each weight row once instead of gemm packing the matrix; scoring
+/// passes keep candle's matmul. Quantized matrices get f32 input and give the input's dtype
+/// back: candle's CUDA kernels for the shapes and types its fast path skips read only f32.
 fn linear(w: &QMatMul, x: &Tensor, step: bool) -> Result<Tensor> {
-    if let (true, QMatMul::Tensor(weights)) = (step, w) {
-        if let Some(y) = rowdot::matmul_t(x, weights)? {
-            return Ok(y);
+    match w {
+        QMatMul::Tensor(weights) if step => {
+            if let Some(y) = rowdot::matmul_t(x, weights)? {
+                return Ok(y);
+            }
+            Ok(w.forward(x)?)
         }
+        QMatMul::QTensor(_) if x.dtype() != DType::F32 => {
+            Ok(w.forward(&x.to_dtype(DType::F32)?)?.to_dtype(x.dtype())?)
+        }
+        _ => Ok(w.forward(x)?),
     }
-    Ok(w.forward(x)?)
 }
 
 /// Additive mask of a generation step, (b, 1, 1, 1, filled + 1): row r's new token (position
@@ -738,7 +764,8 @@ impl CausalLm for Decoder {
         let mut masks: Vec<(Option<usize>, Tensor)> = Vec::new();
         for layer in &self.spec.layers {
             if !masks.iter().any(|(w, _)| *w == layer.sliding_window) {
-                let m = step_mask(cache, layer.sliding_window, &self.device)?;
+                let m =
+                    step_mask(cache, layer.sliding_window, &self.device)?.to_dtype(self.dtype)?;
                 masks.push((layer.sliding_window, m));
             }
         }
@@ -762,14 +789,15 @@ impl CausalLm for Decoder {
     fn describe(&self) -> String {
         let s = &self.spec;
         format!(
-            "{}, {} layers, hidden {}, {} heads ({} kv), {} {:?} weights",
+            "{}, {} layers, hidden {}, {} heads ({} kv), {} {:?} weights, {:?} activations",
             s.family,
             s.layers.len(),
             s.hidden_size,
             s.num_attention_heads,
             s.num_key_value_heads,
             self.source,
-            self.format
+            self.format,
+            self.dtype
         )
     }
 }

@@ -4,12 +4,13 @@ pub mod decoder;
 pub mod gemma;
 pub mod llama;
 pub mod nllb;
+pub mod random;
 pub mod rowdot;
 pub mod weights;
 
 use crate::gguf::GgufFile;
 use crate::{Error, Result};
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use std::path::Path;
 
 /// Rows that start with the same tokens: the prefix is run once, then each continuation
@@ -130,8 +131,25 @@ impl KvCache {
 pub enum WeightFormat {
     /// Dequantize every tensor to f32 at load: fastest on CPU for small models.
     F32,
+    /// Dequantize the matrices and the embedding to bf16 at load and run the activations in
+    /// bf16 (tensor cores, half the memory of f32); norms, the rotary angles and the logits
+    /// stay f32. The GPU default for models that fit.
+    Bf16,
     /// Keep GGUF blocks quantized and use candle's quantized matmul.
     Quantized,
+}
+
+impl WeightFormat {
+    /// The dtype of the activations and of the dense weights on `device`. Quantized matmuls
+    /// take either; on a GPU bf16 keeps the attention on the tensor cores.
+    pub fn compute_dtype(self, device: &Device) -> DType {
+        match self {
+            WeightFormat::F32 => DType::F32,
+            WeightFormat::Bf16 => DType::BF16,
+            WeightFormat::Quantized if device.is_cuda() => DType::BF16,
+            WeightFormat::Quantized => DType::F32,
+        }
+    }
 }
 
 /// GGUF architectures this crate runs.

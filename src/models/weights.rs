@@ -154,7 +154,8 @@ impl WeightSource for GgufWeights<'_> {
     fn linear(&mut self, name: WeightName, format: WeightFormat) -> Result<QMatMul> {
         let qt = self.file.tensor(&name.gguf(), &self.device)?;
         Ok(match format {
-            WeightFormat::F32 => QMatMul::Tensor(qt.dequantize(&self.device)?),
+            // The decoder converts to bf16 after this (one matrix's f32 copy at a time).
+            WeightFormat::F32 | WeightFormat::Bf16 => QMatMul::Tensor(qt.dequantize(&self.device)?),
             WeightFormat::Quantized => QMatMul::from_qtensor(qt)?,
         })
     }
@@ -243,7 +244,7 @@ impl WeightSource for SafetensorsWeights {
         // keeps large checkpoints within CPU memory.
         let w = self.tensor(name)?;
         Ok(match format {
-            WeightFormat::F32 => QMatMul::Tensor(w),
+            WeightFormat::F32 | WeightFormat::Bf16 => QMatMul::Tensor(w),
             WeightFormat::Quantized => {
                 QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q8_0)?)?
             }
