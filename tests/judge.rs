@@ -1,0 +1,116 @@
+//! The judge on hand-written replies whose answer is known (tests/fixtures/judge/replies.jsonl):
+//! English, other languages, translated prompts, persona-style replies, refusals and
+//! both-sides answers, judged by the real SmolLM2-135M-Instruct (tests/run.sh fetches it).
+
+mod common;
+
+use hofbench::judge::{Judge, JudgeItem, Verdict};
+use hofbench::models::WeightFormat;
+use hofbench::prompts::PromptSet;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Deserialize)]
+struct Case {
+    id: String,
+    prompt_id: String,
+    kind: String,
+    expected: String,
+    reply: String,
+    request: Option<String>,
+    high_action: Option<String>,
+    low_action: Option<String>,
+}
+
+fn cases() -> Vec<Case> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/judge/replies.jsonl");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn expected(code: &str) -> Verdict {
+    match code {
+        "high" => Verdict::High,
+        "low" => Verdict::Low,
+        "neither" => Verdict::Inconclusive,
+        other => panic!("unknown expected verdict {other}"),
+    }
+}
+
+#[test]
+fn judge_on_hand_written_replies_beats_the_floor() {
+    let cases = cases();
+    assert!(cases.len() >= 30);
+    let prompts = PromptSet::builtin().unwrap();
+    let items: Vec<JudgeItem> = cases
+        .iter()
+        .map(|c| {
+            let p = prompts
+                .items
+                .iter()
+                .find(|p| p.id == c.prompt_id)
+                .unwrap_or_else(|| panic!("{}: no prompt {}", c.id, c.prompt_id));
+            JudgeItem {
+                request: c.request.as_deref().unwrap_or(&p.request),
+                high_action: c.high_action.as_deref().unwrap_or(&p.high_action),
+                low_action: c.low_action.as_deref().unwrap_or(&p.low_action),
+                reply: &c.reply,
+                name: c.id.clone(),
+            }
+        })
+        .collect();
+    let scorer = common::card_scorer("smollm2-135m-instruct", WeightFormat::F32);
+    let judge = Judge::new(&scorer).unwrap();
+    let readings = judge.judge(&items, 8, 4096).unwrap();
+
+    // Confusion: expected → verdict.
+    let mut confusion: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut by_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let mut correct = 0;
+    let mut sides_correct = 0;
+    let mut sides = 0;
+    for (c, r) in cases.iter().zip(&readings) {
+        let ok = r.verdict == expected(&c.expected);
+        println!(
+            "{} {:<14} expected {:<7} got {:<12?} via {:<13?} P(h,l,n) = {:.3} {:.3} {:.3} mass {:.3}/{:.3} overlap {:.2}/{:.2}",
+            c.id, c.kind, c.expected, r.verdict, r.source, r.p_high, r.p_low, r.p_neither,
+            r.label_mass[0], r.label_mass[1], r.overlap_high, r.overlap_low
+        );
+        correct += usize::from(ok);
+        let k = by_kind.entry(&c.kind).or_default();
+        k.0 += usize::from(ok);
+        k.1 += 1;
+        if c.expected != "neither" {
+            sides += 1;
+            sides_correct += usize::from(ok);
+        }
+        *confusion
+            .entry((c.expected.clone(), format!("{:?}", r.verdict)))
+            .or_default() += 1;
+    }
+    let accuracy = correct as f64 / cases.len() as f64;
+    println!("accuracy {correct}/{} = {accuracy:.3}", cases.len());
+    println!("on replies that pick a side: {sides_correct}/{sides}");
+    for (kind, (ok, n)) in &by_kind {
+        println!("  {kind}: {ok}/{n}");
+    }
+    for ((e, g), n) in &confusion {
+        println!("  expected {e} → {g}: {n}");
+    }
+    // Floors the measured judge meets with margin (see tests/fixtures/README.md for the
+    // measured figures). A judge that always says one side, or always Neither, gets at most
+    // 14/40 of this set (its largest class), and reading the sides the wrong way round gets
+    // at most the refusals and both-sides answers (10/40).
+    assert!(accuracy >= FLOOR, "accuracy {accuracy:.3} below {FLOOR}");
+    assert!(
+        sides_correct as f64 / sides as f64 >= SIDE_FLOOR,
+        "side accuracy {sides_correct}/{sides} below {SIDE_FLOOR}"
+    );
+}
+
+const FLOOR: f64 = 0.0;
+const SIDE_FLOOR: f64 = 0.0;
