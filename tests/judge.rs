@@ -73,6 +73,9 @@ fn judge_on_hand_written_replies_beats_the_floor() {
     let mut correct = 0;
     let mut sides_correct = 0;
     let mut sides = 0;
+    let mut wrong_side = 0;
+    let mut neither_found = 0;
+    let mut neither = 0;
     for (c, r) in cases.iter().zip(&readings) {
         let ok = r.verdict == expected(&c.expected);
         println!(
@@ -84,9 +87,13 @@ fn judge_on_hand_written_replies_beats_the_floor() {
         let k = by_kind.entry(&c.kind).or_default();
         k.0 += usize::from(ok);
         k.1 += 1;
-        if c.expected != "neither" {
+        if c.expected == "neither" {
+            neither += 1;
+            neither_found += usize::from(ok);
+        } else {
             sides += 1;
             sides_correct += usize::from(ok);
+            wrong_side += usize::from(r.verdict != Verdict::Inconclusive && !ok);
         }
         *confusion
             .entry((c.expected.clone(), format!("{:?}", r.verdict)))
@@ -101,16 +108,19 @@ fn judge_on_hand_written_replies_beats_the_floor() {
     for ((e, g), n) in &confusion {
         println!("  expected {e} → {g}: {n}");
     }
-    // Floors the measured judge meets with margin (see tests/fixtures/README.md for the
-    // measured figures). A judge that always says one side, or always Neither, gets at most
-    // 14/40 of this set (its largest class), and reading the sides the wrong way round gets
-    // at most the refusals and both-sides answers (10/40).
-    assert!(accuracy >= FLOOR, "accuracy {accuracy:.3} below {FLOOR}");
+    // Floors the measured judge meets with margin (measured with SmolLM2: 32/40 in all,
+    // 23/31 replies that pick a side, 9/9 refusals and both-sides answers, no reply given
+    // the wrong side; see tests/fixtures/README.md). A judge that always says one side gets
+    // at most 17/40 of this set, one that always says Neither 9/40, and one that reads the
+    // sides the wrong way round fails the wrong-side bound.
+    assert!(accuracy >= 0.65, "accuracy {accuracy:.3} below 0.65");
     assert!(
-        sides_correct as f64 / sides as f64 >= SIDE_FLOOR,
-        "side accuracy {sides_correct}/{sides} below {SIDE_FLOOR}"
+        sides_correct * 100 >= 60 * sides,
+        "side accuracy {sides_correct}/{sides} below 0.6"
     );
+    assert!(
+        neither_found * 10 >= 7 * neither,
+        "only {neither_found}/{neither} refusals and both-sides answers found inconclusive"
+    );
+    assert!(wrong_side <= 2, "{wrong_side} replies given the wrong side");
 }
-
-const FLOOR: f64 = 0.0;
-const SIDE_FLOOR: f64 = 0.0;
