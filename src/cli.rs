@@ -107,6 +107,14 @@ impl Approach {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Read the option letters' probabilities at the first answer token (one pass per prompt).
+    Logits,
+    /// The paper's method: sample free-text advice (`--rounds` replies per item) for a judge.
+    Generate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Preset {
     /// All 36 countries and 5 dimensions, a few prompts each: minutes on a 2-core CPU.
     Quick,
@@ -168,6 +176,40 @@ pub struct RunArgs {
     /// Round-trip BLEU (0-1) below which a multilingual row is flagged `low_bleu`.
     #[arg(long, default_value_t = crate::translate::DEFAULT_BLEU_THRESHOLD)]
     pub bleu_threshold: f64,
+    /// `logits` scores the option letters; `generate` samples free-text replies. In generate
+    /// mode --batch-size counts prompts (replies made together).
+    #[arg(long, value_enum, default_value = "logits")]
+    pub mode: Mode,
+    /// Generate mode: replies per item and country (round 1 lists the high action first,
+    /// round 2 the low one, and so on).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rounds: u32,
+    /// Generate mode: the most tokens per reply.
+    #[arg(long, default_value_t = 100)]
+    pub max_new_tokens: usize,
+    /// Generate mode: softmax temperature.
+    #[arg(long, default_value_t = 0.6)]
+    pub temperature: f64,
+    /// Generate mode: nucleus sampling mass (1 disables it).
+    #[arg(long, default_value_t = 0.9)]
+    pub top_p: f64,
+    /// Generate mode: sample among the K likeliest tokens (0 disables it).
+    #[arg(long, default_value_t = 10)]
+    pub top_k: usize,
+    /// Generate mode: Hugging Face's repetition penalty over prompt and reply (1 disables it).
+    #[arg(long, default_value_t = 1.5)]
+    pub repetition_penalty: f64,
+    /// Generate mode: the seed every reply's random stream is derived from (with the model,
+    /// approach, country, prompt and round).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Generate mode: always take the likeliest token (after the repetition penalty).
+    #[arg(long)]
+    pub greedy: bool,
+    /// Generate mode: the model that judges which action each reply recommends (card name,
+    /// GGUF path, model folder or hub id, as --model); default: the model that wrote them.
+    #[arg(long)]
+    pub judge: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -256,6 +256,9 @@ pub fn parse_paper_results(text: &str, source: &Path, model: &str) -> Result<Vec
             translation_bleu: None,
             low_bleu: false,
             response: response_col.map(|c| rec.get(c).unwrap_or("").to_string()),
+            round: None,
+            tokens_generated: None,
+            judge: None,
         });
     }
     if rows.is_empty() {

@@ -12,6 +12,7 @@ pub mod device;
 pub mod dimension;
 pub mod error;
 pub mod fetch;
+pub mod generate;
 pub mod gguf;
 pub mod import;
 pub mod judge;

@@ -1,4 +1,5 @@
-//! `results.jsonl`: one object per (model, approach, dimension, country, prompt_id), appended
+//! `results.jsonl`: one object per (model, approach, dimension, country, prompt_id, mode,
+//! round), appended
 //! and flushed per batch so that a killed run loses nothing it finished and resumes.
 
 use crate::dimension::{Dimension, Tier};
@@ -20,8 +21,9 @@ pub struct ResultRow {
     pub language: String,
     pub tier: Tier,
     pub prompt_id: String,
-    /// How the answer was obtained: "logits" (the option letters' probabilities), or
-    /// "imported" (`hofbench import-results`). Files written before this field are "logits".
+    /// How the answer was obtained: "logits" (the option letters' probabilities), "generate"
+    /// (a free-text reply, `run --mode generate`) or "imported" (`hofbench import-results`).
+    /// Files written before this field are "logits".
     #[serde(default = "default_mode")]
     pub mode: String,
     /// Mean of the two orders' P(high side); null for an inconclusive answer (imported or
@@ -49,20 +51,33 @@ pub struct ResultRow {
     /// `translation_bleu` is below the run's threshold (manifest `settings.bleu_threshold`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub low_bleu: bool,
-    /// The model's free-text reply, where there is one (imported results).
+    /// The model's free-text reply, where there is one (generate mode, imported results).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<String>,
+    /// Generate mode: which of the item's replies this is, 1-based (`--rounds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<u32>,
+    /// Generate mode: tokens in the reply, the stop token not counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_generated: Option<usize>,
+    /// Generate mode: the judge's reading of `response` (`judge::JudgeReading`), from which
+    /// p_high comes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<crate::judge::JudgeReading>,
 }
 
 pub const MODE_LOGITS: &str = "logits";
 pub const MODE_IMPORTED: &str = "imported";
+pub const MODE_GENERATE: &str = "generate";
 
 fn default_mode() -> String {
     MODE_LOGITS.to_string()
 }
 
-/// Identifies a row; a rerun skips keys already present.
-pub type RowKey = (String, String, Dimension, String, String);
+/// Identifies a row; a rerun skips keys already present: model, approach, dimension,
+/// country, prompt_id, mode and round (0 where there are no rounds), so that a logits row and
+/// the generated replies of the same item never collide.
+pub type RowKey = (String, String, Dimension, String, String, String, u32);
 
 impl ResultRow {
     pub fn key(&self) -> RowKey {
@@ -72,6 +87,8 @@ impl ResultRow {
             self.dimension,
             self.country.clone(),
             self.prompt_id.clone(),
+            self.mode.clone(),
+            self.round.unwrap_or(0),
         )
     }
 
@@ -206,6 +223,9 @@ pub(crate) mod tests {
             translation_bleu: None,
             low_bleu: false,
             response: None,
+            round: None,
+            tokens_generated: None,
+            judge: None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! `hofbench run`: build the item grid, score what is not done yet, batch by batch, then stats.
 
-use crate::cli::{Approach, Preset, RunArgs, Weights};
+use crate::cli::{Approach, Mode, Preset, RunArgs, Weights};
 use crate::countries::{self, Country};
 use crate::device::DeviceSpec;
 use crate::dimension::Dimension;
@@ -138,6 +138,9 @@ pub struct Settings {
     /// Round-trip BLEU below which multilingual rows are flagged `low_bleu`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bleu_threshold: Option<f64>,
+    /// Sampling settings of a generate run (`--mode generate`); absent for a logits run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<crate::generate::run::GenerationSettings>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -148,11 +151,11 @@ pub struct LabelsInfo {
     pub b_text: Vec<String>,
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
+pub(crate) fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(value)?).map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
@@ -200,11 +203,17 @@ impl Work<'_> {
             translation_bleu: self.bleu,
             low_bleu: self.bleu.is_some_and(|b| b < bleu_threshold),
             response: None,
+            round: None,
+            tokens_generated: None,
+            judge: None,
         }
     }
 }
 
 pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
+    if args.mode == Mode::Generate {
+        return crate::generate::run::run(args, quiet);
+    }
     // Check everything the user typed before any slow work.
     let all_countries = countries::builtin();
     let countries = countries::select(&all_countries, args.countries.as_deref().unwrap_or("all"))?;
@@ -289,6 +298,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         &labels,
         !existing.is_empty(),
     )?;
+    crate::generate::run::check_generation_settings(&args.out, None)?;
 
     let approach = args.approach.code();
     // The grid, minus what an earlier run finished.
@@ -302,6 +312,8 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
                 item.dimension,
                 country.name.clone(),
                 item.id.clone(),
+                results::MODE_LOGITS.to_string(),
+                0,
             );
             if writer.is_done(&key) {
                 continue;
@@ -376,6 +388,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
                 .is_some()
                 .then(|| args.translations.display().to_string()),
             bleu_threshold: translations.is_some().then_some(args.bleu_threshold),
+            generation: None,
         },
         labels,
         started,
@@ -513,7 +526,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
 }
 
 /// A folder may be resumed only by the same model, prompt set and labels.
-fn check_resumable(
+pub(crate) fn check_resumable(
     dir: &Path,
     model: &ModelInfo,
     prompts: &PromptsInfo,
@@ -549,7 +562,7 @@ fn check_resumable(
 
 /// `--weights auto`: f32 matmuls beat candle's quantized CPU kernels by far on small models
 /// (bench/scorer.rs); above ~1 GiB of GGUF the memory cost of f32 is not worth it.
-fn weight_format(choice: Weights, path: &Path) -> Result<WeightFormat> {
+pub(crate) fn weight_format(choice: Weights, path: &Path) -> Result<WeightFormat> {
     Ok(match choice {
         Weights::F32 => WeightFormat::F32,
         Weights::Quantized => WeightFormat::Quantized,
@@ -578,7 +591,7 @@ fn weight_format(choice: Weights, path: &Path) -> Result<WeightFormat> {
     })
 }
 
-fn labels_info(scorer: &Scorer) -> LabelsInfo {
+pub(crate) fn labels_info(scorer: &Scorer) -> LabelsInfo {
     let labels = &scorer.labels;
     let text = |ids: &[u32]| {
         ids.iter()
@@ -593,7 +606,7 @@ fn labels_info(scorer: &Scorer) -> LabelsInfo {
     }
 }
 
-fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
     if quiet {
         return indicatif::ProgressBar::hidden();
     }

@@ -10,6 +10,10 @@ const PERSONAS_TEMPLATE: &str = include_str!("../prompts/templates/personas.jinj
 const PLAIN_CHAT_TEMPLATE: &str = include_str!("../prompts/templates/plain.jinja");
 const MULTILINGUAL_TEMPLATE: &str = include_str!("../prompts/templates/multilingual.jinja");
 const JUDGE_TEMPLATE: &str = include_str!("../prompts/templates/judge.jinja");
+const PERSONAS_GENERATE_TEMPLATE: &str =
+    include_str!("../prompts/templates/personas_generate.jinja");
+const MULTILINGUAL_GENERATE_TEMPLATE: &str =
+    include_str!("../prompts/templates/multilingual_generate.jinja");
 
 /// Which option is shown first, as "A".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -99,6 +103,56 @@ pub fn judge_user_turn(
             },
         )
         .map_err(|e| Error::Template(format!("prompts/templates/judge.jinja: {e:#}")))
+}
+
+/// The personas approach's user message asking for free-text advice (`run --mode
+/// generate`): the two actions written out in `order`, no answer-letter instruction.
+pub fn personas_generate_turn(
+    persona_name: &str,
+    item: &PromptItem,
+    order: Order,
+) -> Result<String> {
+    let (first, second) = match order {
+        Order::HighFirst => (&item.high_action, &item.low_action),
+        Order::LowFirst => (&item.low_action, &item.high_action),
+    };
+    Environment::new()
+        .render_str(
+            PERSONAS_GENERATE_TEMPLATE,
+            context! {
+                persona_name => persona_name,
+                request => item.request.trim(),
+                action_1 => first.trim(),
+                action_2 => second.trim(),
+                request_has_choice => item.request_has_choice,
+            },
+        )
+        .map_err(|e| Error::Template(format!("prompts/templates/personas_generate.jinja: {e:#}")))
+}
+
+/// The multilingual approach's user message asking for free-text advice; `item.answer` is
+/// not used.
+pub fn multilingual_generate_turn(item: &TranslatedItem, order: Order) -> Result<String> {
+    let (first, second) = match order {
+        Order::HighFirst => (item.high_action, item.low_action),
+        Order::LowFirst => (item.low_action, item.high_action),
+    };
+    Environment::new()
+        .render_str(
+            MULTILINGUAL_GENERATE_TEMPLATE,
+            context! {
+                request => item.request.trim(),
+                choose => item.choose.trim(),
+                action_1 => first.trim(),
+                action_2 => second.trim(),
+                request_has_choice => item.request_has_choice,
+            },
+        )
+        .map_err(|e| {
+            Error::Template(format!(
+                "prompts/templates/multilingual_generate.jinja: {e:#}"
+            ))
+        })
 }
 
 /// A chat template ready to render conversations into the model's prompt text.
@@ -214,6 +268,39 @@ mod tests {
         let lo = multilingual_user_turn(&t, Order::LowFirst).unwrap();
         assert!(lo.contains("A) Rester\nB) Partir"), "{lo}");
         assert!(!lo.contains("imagining"));
+    }
+
+    #[test]
+    fn generate_turns_write_the_actions_out_without_the_letter_question() {
+        let hi = personas_generate_turn("Japan", &item(false), Order::HighFirst).unwrap();
+        assert!(
+            hi.starts_with("Answer the following prompt by imagining"),
+            "{hi}"
+        );
+        assert!(
+            hi.ends_with(
+                "Should I move away or stay? Choose one side.\n\n- Move away\n- Stay with family"
+            ),
+            "{hi}"
+        );
+        assert!(!hi.contains("A)") && !hi.contains("letter"), "{hi}");
+        let lo = personas_generate_turn("Japan", &item(true), Order::LowFirst).unwrap();
+        assert!(
+            lo.ends_with("stay?\n\n- Stay with family\n- Move away"),
+            "{lo}"
+        );
+        let t = TranslatedItem {
+            request: "Dois-je partir ?",
+            high_action: "Partir",
+            low_action: "Rester",
+            choose: "Choisissez un camp.",
+            answer: "Répondez par A ou B.",
+            request_has_choice: false,
+        };
+        assert_eq!(
+            multilingual_generate_turn(&t, Order::LowFirst).unwrap(),
+            "Dois-je partir ? Choisissez un camp.\n\n- Rester\n- Partir"
+        );
     }
 
     #[test]

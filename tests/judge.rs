@@ -124,3 +124,86 @@ fn judge_on_hand_written_replies_beats_the_floor() {
     );
     assert!(wrong_side <= 2, "{wrong_side} replies given the wrong side");
 }
+
+fn hofbench(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hofbench"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "hofbench {args:?} failed:\n{stderr}");
+    stderr
+}
+
+/// End to end on SmolLM2: a logits run and a judged generate run of the same items side by
+/// side, then `stats` and `report` over the folder holding both.
+#[test]
+fn generate_run_is_judged_then_compared_with_the_scorer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (logits, generate) = (tmp.path().join("logits"), tmp.path().join("generate"));
+    let common = [
+        "--quiet",
+        "run",
+        "--model",
+        "smollm2-135m-instruct",
+        "--countries",
+        "Japan",
+        "--dimensions",
+        "idv",
+        "--limit",
+        "2",
+    ];
+    let mut args = common.to_vec();
+    args.extend(["--out", logits.to_str().unwrap()]);
+    hofbench(&args);
+    let mut args = common.to_vec();
+    args.extend([
+        "--mode",
+        "generate",
+        "--max-new-tokens",
+        "24",
+        "--seed",
+        "3",
+        "--out",
+        generate.to_str().unwrap(),
+    ]);
+    hofbench(&args);
+    let rows = hofbench::results::read(&generate.join("results.jsonl"))
+        .unwrap()
+        .rows;
+    assert_eq!(rows.len(), 4, "2 items × 2 rounds");
+    for r in &rows {
+        let reading = r
+            .judge
+            .expect("every generate row is judged before it is written");
+        assert_eq!(r.p_high, reading.verdict.p_high());
+        let sum = reading.p_high + reading.p_low + reading.p_neither;
+        assert!((sum - 1.0).abs() < 1e-9, "{reading:?}");
+        assert!(r.response.is_some());
+    }
+    let manifest = std::fs::read_to_string(generate.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"neither_band\""), "{manifest}");
+
+    hofbench(&["--quiet", "stats", tmp.path().to_str().unwrap()]);
+    hofbench(&["--quiet", "report", tmp.path().to_str().unwrap()]);
+    let stats_dir = tmp.path().join("stats");
+    let agreement = std::fs::read_to_string(stats_dir.join("agreement.csv")).unwrap();
+    let lines: Vec<&str> = agreement.lines().collect();
+    assert_eq!(
+        lines[0],
+        "model,mode,approach,dimension,n_pairs,n_inconclusive,n_agree,agreement,kappa"
+    );
+    assert!(
+        lines[1].starts_with("smollm2-135m-instruct,generate,personas,idv,4,"),
+        "{agreement}"
+    );
+    let correlations = std::fs::read_to_string(stats_dir.join("by_country.csv")).unwrap();
+    assert!(correlations.contains("\nsmollm2-135m-instruct/generate,personas,idv,Japan,"));
+    assert!(correlations.contains("\nsmollm2-135m-instruct,personas,idv,Japan,"));
+    let fidelity = std::fs::read_to_string(stats_dir.join("language_fidelity.csv")).unwrap();
+    assert!(fidelity.contains("smollm2-135m-instruct/generate,personas,eng_Latn,high,language,4,"));
+    assert!(stats_dir.join("persona_use.csv").is_file());
+    let html = std::fs::read_to_string(tmp.path().join("report/report.html")).unwrap();
+    assert!(html.contains("Generate + judge vs the logit scorer"));
+    assert!(html.contains("Language fidelity") && html.contains("Persona use"));
+}

@@ -8,7 +8,7 @@
 //! so a 262k-token vocabulary costs one row of logits per prompt.
 
 use super::weights::{LayerWeight, WeightName, WeightSource};
-use super::{pad_right, CausalLm, PaddedBatch, PrefixGroup, WeightFormat};
+use super::{pad_right, CausalLm, KvCache, PaddedBatch, PrefixGroup, WeightFormat};
 use crate::{Error, Result};
 use candle_core::quantized::QMatMul;
 use candle_core::{DType, Device, Module, Tensor};
@@ -194,6 +194,17 @@ struct Block {
 /// One layer's keys and values after rotary embedding, (rows, kv heads, positions, head dim).
 type LayerKv = (Tensor, Tensor);
 
+/// What one layer of a pass attends to besides the pass's own keys and values.
+#[derive(Clone, Copy)]
+enum Past<'a> {
+    None,
+    /// Cached prefix keys and values, (b, nkv, tp, hd) each, one row per pass row.
+    Prefix(&'a Tensor, &'a Tensor),
+    /// A generation cache's buffers, (b, nkv, capacity, hd), and the column this pass's keys
+    /// and values go to.
+    Cache(&'a Tensor, &'a Tensor, usize),
+}
+
 /// Keys and values of already-run prefixes that a pass attends to.
 struct CachedPrefix<'a> {
     /// Per layer, one cache row per prefix.
@@ -320,6 +331,8 @@ impl Decoder {
 
     /// One attention layer. `x` is (b * t, d); `past` holds this layer's cached keys and
     /// values for the rows, (b, nkv, tp, hd) each; `mask` is additive, (b or 1, 1, 1, t, tp + t).
+    /// With a generation cache, this pass's keys and values are written into it at column `at`
+    /// and the pass attends to its first `at + t` columns.
     /// Returns the output and this pass's keys and values (after rotary embedding).
     #[allow(clippy::too_many_arguments)]
     fn attention(
@@ -329,7 +342,7 @@ impl Decoder {
         (b, t): (usize, usize),
         (cos, sin): (&Tensor, &Tensor),
         mask: &Tensor,
-        past: Option<(&Tensor, &Tensor)>,
+        past: Past,
     ) -> Result<(Tensor, LayerKv)> {
         let s = &self.spec;
         let (nh, nkv, hd) = (s.num_attention_heads, s.num_key_value_heads, s.head_dim);
@@ -353,8 +366,14 @@ impl Decoder {
         let q = rope(&q, cos, sin)?;
         let k = rope(&k, cos, sin)?;
         let (k_all, v_all) = match past {
-            Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
-            None => (k.clone(), v.clone()),
+            Past::None => (k.clone(), v.clone()),
+            Past::Prefix(pk, pv) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
+            Past::Cache(ck, cv, at) => {
+                // In place: the cache's buffers were allocated once for the whole generation.
+                ck.slice_set(&k, 2, at)?;
+                cv.slice_set(&v, 2, at)?;
+                (ck.narrow(2, 0, at + t)?, cv.narrow(2, 0, at + t)?)
+            }
         };
         let tk = k_all.dim(2)?;
         let groups = nh / nkv;
@@ -384,6 +403,78 @@ impl Decoder {
         Ok(blk.down.forward(&(gate * blk.up.forward(h)?)?)?)
     }
 
+    /// (cos, sin) per rope table, (b, t, head_dim / 2) each, for the positions of a (b, t)
+    /// pass given row by row. Computed like HF: position * inv_freq in f32.
+    fn rotary_tables(
+        &self,
+        positions: Vec<f32>,
+        (b, t): (usize, usize),
+    ) -> Result<Vec<(Tensor, Tensor)>> {
+        let positions = Tensor::from_vec(positions, (b * t, 1), &self.device)?;
+        let half = self.spec.head_dim / 2;
+        self.inv_freq
+            .iter()
+            .map(|f| {
+                let freqs = positions.broadcast_mul(f)?;
+                Ok((
+                    freqs.cos()?.reshape((b, t, half))?,
+                    freqs.sin()?.reshape((b, t, half))?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Final norm, output head and soft-cap of some rows' last hidden states, f32 logits.
+    fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        let h = self.norm.forward(hidden)?;
+        let mut logits = self.lm_head.forward(&h)?.to_dtype(DType::F32)?;
+        if let Some(cap) = self.spec.final_softcap {
+            logits = ((logits / cap)?.tanh()? * cap)?;
+        }
+        Ok(logits)
+    }
+
+    /// Embed `ids` (b, t) and run every block: the layer loop shared by the scoring passes and
+    /// the generation steps. `tables` are (cos, sin) per rope table, `masks` one per distinct
+    /// sliding window, `past(l)` what layer l attends to besides this pass's own keys.
+    fn blocks_forward<'a>(
+        &self,
+        ids: &Tensor,
+        (b, t): (usize, usize),
+        tables: &[(Tensor, Tensor)],
+        masks: &[(Option<usize>, Tensor)],
+        past: impl Fn(usize) -> Past<'a>,
+    ) -> Result<(Tensor, Vec<LayerKv>)> {
+        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?; // (b * t, d)
+        if let Some(scale) = self.spec.embed_scale {
+            x = (x * scale)?;
+        }
+        let mut kv = Vec::with_capacity(self.blocks.len());
+        for (l, (blk, layer)) in self.blocks.iter().zip(&self.spec.layers).enumerate() {
+            let (cos, sin) = &tables[layer.rope];
+            let mask = &masks
+                .iter()
+                .find(|(w, _)| *w == layer.sliding_window)
+                .expect("a mask per window")
+                .1;
+            let h = blk.attn_norm.forward(&x)?;
+            let (a, layer_kv) = self.attention(blk, &h, (b, t), (cos, sin), mask, past(l))?;
+            kv.push(layer_kv);
+            let a = match &blk.post_attn_norm {
+                Some(n) => n.forward(&a)?,
+                None => a,
+            };
+            x = (x + a)?;
+            let m = self.mlp(blk, &blk.ffn_norm.forward(&x)?)?;
+            let m = match &blk.post_ffn_norm {
+                Some(n) => n.forward(&m)?,
+                None => m,
+            };
+            x = (x + m)?;
+        }
+        Ok((x, kv))
+    }
+
     /// Run the decoder over right-padded `rows` whose first token sits at position `start[i]`.
     /// With `past`, row i also attends to the first `past_len[i]` cached positions of cache
     /// row `past_row[i]`. Returns the final hidden states (b * t, d) before the final norm,
@@ -408,24 +499,11 @@ impl Decoder {
                 self.spec.max_position_embeddings
             )));
         }
-        // Rotary angles per row and position, computed like HF: position * inv_freq in f32.
         let positions: Vec<f32> = start
             .iter()
             .flat_map(|&s| (0..t).map(move |j| (s + j) as f32))
             .collect();
-        let positions = Tensor::from_vec(positions, (b * t, 1), &self.device)?;
-        let half = self.spec.head_dim / 2;
-        let tables = self
-            .inv_freq
-            .iter()
-            .map(|f| {
-                let freqs = positions.broadcast_mul(f)?;
-                Ok((
-                    freqs.cos()?.reshape((b, t, half))?,
-                    freqs.sin()?.reshape((b, t, half))?,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let tables = self.rotary_tables(positions, (b, t))?;
         let (past_kv, tp) = match &past {
             None => (None, 0),
             Some(p) => {
@@ -457,34 +535,11 @@ impl Decoder {
                 masks.push((layer.sliding_window, m));
             }
         }
-        let mut x = self.embed.index_select(&batch.ids.flatten_all()?, 0)?; // (b * t, d)
-        if let Some(scale) = self.spec.embed_scale {
-            x = (x * scale)?;
-        }
-        let mut kv = Vec::with_capacity(self.blocks.len());
-        for (l, (blk, layer)) in self.blocks.iter().zip(&self.spec.layers).enumerate() {
-            let (cos, sin) = &tables[layer.rope];
-            let mask = &masks
-                .iter()
-                .find(|(w, _)| *w == layer.sliding_window)
-                .expect("a mask per window")
-                .1;
-            let h = blk.attn_norm.forward(&x)?;
-            let layer_past = past_kv.as_ref().map(|p| (&p[l].0, &p[l].1));
-            let (a, layer_kv) = self.attention(blk, &h, (b, t), (cos, sin), mask, layer_past)?;
-            kv.push(layer_kv);
-            let a = match &blk.post_attn_norm {
-                Some(n) => n.forward(&a)?,
-                None => a,
-            };
-            x = (x + a)?;
-            let m = self.mlp(blk, &blk.ffn_norm.forward(&x)?)?;
-            let m = match &blk.post_ffn_norm {
-                Some(n) => n.forward(&m)?,
-                None => m,
-            };
-            x = (x + m)?;
-        }
+        let layer_past = |l: usize| match &past_kv {
+            Some(p) => Past::Prefix(&p[l].0, &p[l].1),
+            None => Past::None,
+        };
+        let (x, kv) = self.blocks_forward(&batch.ids, (b, t), &tables, &masks, layer_past)?;
         Ok(PassOutput {
             hidden: x,
             kv,
@@ -530,6 +585,33 @@ fn attention_mask(
     Ok(Tensor::from_vec(m, (rows.len(), 1, 1, t, tp + t), device)?)
 }
 
+/// Additive mask of a generation step, (b, 1, 1, 1, filled + 1): row r's new token (position
+/// prompt_lens[r] + step) sees its real prompt columns and every generated column up to
+/// itself, not the padding between them, and only keys fewer than `window` positions behind.
+fn step_mask(cache: &KvCache, window: Option<usize>, device: &Device) -> Result<Tensor> {
+    let (cols, at, step) = (cache.prompt_cols, cache.filled, cache.steps());
+    let mut m = Vec::with_capacity(cache.rows() * (at + 1));
+    for &len in &cache.prompt_lens {
+        let q = len + step;
+        m.extend((0..=at).map(|j| {
+            let k = if j < cols {
+                (j < len).then_some(j)
+            } else {
+                Some(len + j - cols)
+            };
+            match k {
+                Some(k) if window.is_none_or(|w| q - k < w) => 0.0,
+                _ => f32::NEG_INFINITY,
+            }
+        }));
+    }
+    Ok(Tensor::from_vec(
+        m,
+        (cache.rows(), 1, 1, 1, at + 1),
+        device,
+    )?)
+}
+
 impl CausalLm for Decoder {
     fn next_token_logits_grouped(&self, groups: &[PrefixGroup]) -> Result<Tensor> {
         // Pass 1: the non-empty prefixes, cached.
@@ -573,12 +655,85 @@ impl CausalLm for Decoder {
             .map(|(i, &l)| (i * t + l - 1) as u32)
             .collect();
         let last = Tensor::from_vec(last, rows.len(), &self.device)?;
-        let h = self.norm.forward(&x.index_select(&last, 0)?)?;
-        let mut logits = self.lm_head.forward(&h)?.to_dtype(DType::F32)?;
-        if let Some(cap) = self.spec.final_softcap {
-            logits = ((logits / cap)?.tanh()? * cap)?;
+        self.logits(&x.index_select(&last, 0)?)
+    }
+
+    fn prefill(&self, rows: &[&[u32]], max_new_tokens: usize) -> Result<(KvCache, Tensor)> {
+        let longest = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        if longest + max_new_tokens > self.spec.max_position_embeddings {
+            return Err(Error::Usage(format!(
+                "a prompt of {longest} tokens plus {max_new_tokens} new ones is longer than the \
+                 model's context ({})",
+                self.spec.max_position_embeddings
+            )));
         }
-        Ok(logits)
+        let PassOutput { hidden, kv, batch } =
+            self.forward_pass(rows, &vec![0; rows.len()], None)?;
+        let t = batch.max_len;
+        let mut layers = Vec::with_capacity(kv.len());
+        for (k, v) in kv {
+            let (b, nkv, _, hd) = k.dims4()?;
+            let shape = (b, nkv, t + max_new_tokens, hd);
+            let (ck, cv) = (
+                Tensor::zeros(shape, k.dtype(), &self.device)?,
+                Tensor::zeros(shape, v.dtype(), &self.device)?,
+            );
+            ck.slice_set(&k, 2, 0)?;
+            cv.slice_set(&v, 2, 0)?;
+            layers.push((ck, cv));
+        }
+        let last: Vec<u32> = batch
+            .lens
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (i * t + l - 1) as u32)
+            .collect();
+        let last = Tensor::from_vec(last, rows.len(), &self.device)?;
+        let logits = self.logits(&hidden.index_select(&last, 0)?)?;
+        let cache = KvCache {
+            layers,
+            prompt_lens: batch.lens,
+            prompt_cols: t,
+            filled: t,
+        };
+        Ok((cache, logits))
+    }
+
+    fn decode_step(&self, cache: &mut KvCache, tokens: &[u32]) -> Result<Tensor> {
+        let b = tokens.len();
+        if b != cache.rows() || b == 0 {
+            return Err(Error::Usage(format!(
+                "a generation step got {b} tokens for {} rows",
+                cache.rows()
+            )));
+        }
+        if cache.steps_left() == 0 {
+            return Err(Error::Usage(
+                "the generation cache is full: prefill with a larger max_new_tokens".into(),
+            ));
+        }
+        let at = cache.filled;
+        let step = cache.steps();
+        let positions = cache
+            .prompt_lens
+            .iter()
+            .map(|&l| (l + step) as f32)
+            .collect();
+        let tables = self.rotary_tables(positions, (b, 1))?;
+        let mut masks: Vec<(Option<usize>, Tensor)> = Vec::new();
+        for layer in &self.spec.layers {
+            if !masks.iter().any(|(w, _)| *w == layer.sliding_window) {
+                let m = step_mask(cache, layer.sliding_window, &self.device)?;
+                masks.push((layer.sliding_window, m));
+            }
+        }
+        let ids = Tensor::from_slice(tokens, (b, 1), &self.device)?;
+        let layers = &cache.layers;
+        let (x, _) = self.blocks_forward(&ids, (b, 1), &tables, &masks, |l| {
+            Past::Cache(&layers[l].0, &layers[l].1, at)
+        })?;
+        cache.filled += 1;
+        self.logits(&x)
     }
 
     fn vocab_size(&self) -> usize {

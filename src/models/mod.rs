@@ -47,6 +47,17 @@ pub trait CausalLm: Send + Sync {
     /// A short description for logs and the manifest, e.g. "llama 30 layers, f32 weights".
     fn describe(&self) -> String;
 
+    /// Start generating from `rows`: run the prompts (right-padded, one pass) and return their
+    /// keys and values in a cache with room for `max_new_tokens` more tokens per row, and the
+    /// logits of each row's next token, (rows, vocab) f32. A row's logits must not depend on
+    /// its neighbours.
+    fn prefill(&self, rows: &[&[u32]], max_new_tokens: usize) -> Result<(KvCache, Tensor)>;
+
+    /// Feed one new token per row of `cache`, in its row order, attending to everything the
+    /// cache holds for that row (no prefix is recomputed), and return the logits of the token
+    /// after it, (rows, vocab) f32.
+    fn decode_step(&self, cache: &mut KvCache, tokens: &[u32]) -> Result<Tensor>;
+
     /// Logits of the token that follows each row, no prefix sharing.
     fn next_token_logits(&self, rows: &[&[u32]]) -> Result<Tensor> {
         let groups: Vec<PrefixGroup> = rows
@@ -57,6 +68,59 @@ pub trait CausalLm: Send + Sync {
             })
             .collect();
         self.next_token_logits_grouped(&groups)
+    }
+}
+
+/// Keys and values of a batch of sequences being generated, in one buffer per layer that is
+/// allocated once ([`CausalLm::prefill`]) and filled in place.
+///
+/// Layout of each buffer, (rows, kv heads, capacity, head dim): the right-padded prompts in
+/// columns `[0, prompt_cols)`, row r's real prompt in its first `prompt_lens[r]` of them; then
+/// one column per generated token, shared by all rows, so that a step writes one column for
+/// every row at once. Row r's k-th new token sits at column `prompt_cols + k` and position
+/// `prompt_lens[r] + k`: its position, and what it sees, are those of the row run alone.
+pub struct KvCache {
+    /// Per layer (keys, values) after the rotary embedding.
+    pub(crate) layers: Vec<(Tensor, Tensor)>,
+    pub(crate) prompt_lens: Vec<usize>,
+    pub(crate) prompt_cols: usize,
+    /// Columns written so far (the next step writes column `filled`).
+    pub(crate) filled: usize,
+}
+
+impl KvCache {
+    pub fn rows(&self) -> usize {
+        self.prompt_lens.len()
+    }
+
+    /// Tokens generated so far by every row.
+    pub fn steps(&self) -> usize {
+        self.filled - self.prompt_cols
+    }
+
+    /// Steps left before the buffers are full.
+    pub fn steps_left(&self) -> usize {
+        let capacity = self.layers.first().map_or(0, |(k, _)| k.dims()[2]);
+        capacity - self.filled
+    }
+
+    /// Keep only rows `keep` (indices into the current rows), in that order: finished rows
+    /// stop costing work. Copies the buffers once.
+    pub fn retain(&mut self, keep: &[usize]) -> Result<()> {
+        if keep.len() == self.rows() && keep.iter().enumerate().all(|(i, &k)| i == k) {
+            return Ok(());
+        }
+        let Some((k0, _)) = self.layers.first() else {
+            return Ok(());
+        };
+        let idx: Vec<u32> = keep.iter().map(|&k| k as u32).collect();
+        let idx = Tensor::new(idx.as_slice(), k0.device())?;
+        for (k, v) in &mut self.layers {
+            *k = k.index_select(&idx, 0)?;
+            *v = v.index_select(&idx, 0)?;
+        }
+        self.prompt_lens = keep.iter().map(|&k| self.prompt_lens[k]).collect();
+        Ok(())
     }
 }
 

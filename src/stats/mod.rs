@@ -475,13 +475,12 @@ pub fn results_files(dir: &Path) -> Result<Vec<PathBuf>> {
 /// it would be counted twice.
 pub fn load(dir: &Path) -> Result<Vec<ResultRow>> {
     let mut rows = Vec::new();
-    // A logits and a generate row of one item are two answers, not one counted twice.
-    let mut seen: HashMap<(String, results::RowKey), usize> = HashMap::new();
+    let mut seen: HashMap<results::RowKey, usize> = HashMap::new();
     let files = results_files(dir)?;
     for (i, path) in files.iter().enumerate() {
         let file_rows = results::read(path)?.rows;
         for r in &file_rows {
-            let key = (r.mode.clone(), r.key());
+            let key = r.key();
             if let Some(&other) = seen.get(&key) {
                 if other != i {
                     return Err(Error::bad_input(

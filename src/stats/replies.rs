@@ -76,6 +76,11 @@ pub fn agreement(rows: &[ResultRow]) -> Vec<AgreementRow> {
             }
         }
     }
+    let mut groups: Vec<_> = groups.into_iter().collect();
+    // Per dimension, then the "all" row.
+    groups.sort_by_key(|((model, mode, approach, dim), _)| {
+        (*model, *mode, *approach, dim.is_none(), *dim)
+    });
     groups
         .into_iter()
         .map(

@@ -1,0 +1,550 @@
+//! `hofbench run --mode generate`: the paper's method, free-text advice. Every (item,
+//! country) gets `--rounds` replies, sampled with the paper's settings by default, written to
+//! results.jsonl with `mode: "generate"`, `round`, `response` and `tokens_generated`.
+//!
+//! Round k shows the two actions high side first when k is odd and low side first when it
+//! is even, so that the default two rounds balance the order the actions are listed in.
+//! Each batch's replies are judged (`crate::judge`, `--judge MODEL`, by default the model that
+//! wrote them, loaded once) before the batch is written, so a killed run never leaves an
+//! unjudged row: `p_high` is 1 or 0 for the side the judge found, null when inconclusive, and
+//! the judge's reading is kept in the row's `judge`.
+
+use super::{generate, stop_tokens, Request, RowRng, Sampling};
+use crate::cli::{Approach, Preset, RunArgs};
+use crate::countries::{self, Country};
+use crate::device::DeviceSpec;
+use crate::dimension::Dimension;
+use crate::fetch;
+use crate::judge::{self, Judge, JudgeItem};
+use crate::prompts::{PromptItem, PromptSet};
+use crate::results::{self, ResultRow, ResultsWriter};
+use crate::run::{
+    check_resumable, labels_info, now, progress_bar, weight_format, write_json_atomic, Manifest,
+    ModelInfo, PromptsInfo, Settings, Timing, MANIFEST_FILE, QUICK_LIMIT,
+};
+use crate::scorer::Scorer;
+use crate::template::{
+    multilingual_generate_turn, personas_generate_turn, ChatTemplate, Order, TranslatedItem,
+};
+use crate::translate::{self, LanguageTexts};
+use crate::{stats, Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Instant;
+
+/// How a generate run made its replies, in the manifest (`settings.generation`). A rerun in
+/// the same folder must use the same settings, except `rounds`, which may grow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerationSettings {
+    #[serde(flatten)]
+    pub sampling: Sampling,
+    pub max_new_tokens: usize,
+    pub rounds: u32,
+    pub seed: u64,
+    /// Token ids that end a reply (end-of-turn markers and EOS).
+    pub stop_tokens: Vec<u32>,
+    /// The judge that filled p_high (absent in manifests written before the judge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeInfo>,
+}
+
+/// Which model judged the replies, and the combining rule's bands (`crate::judge`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeInfo {
+    pub model: String,
+    pub sha256: String,
+    pub neither_band: f64,
+    pub side_band: f64,
+    pub overlap_margin: f64,
+}
+
+impl GenerationSettings {
+    fn same_replies(&self, other: &Self) -> bool {
+        Self {
+            rounds: other.rounds,
+            ..self.clone()
+        } == *other
+    }
+}
+
+/// Refuse to mix runs in one folder: a logits run (`generation` None) where a generate run
+/// wrote, a generate run where a logits run wrote, or generate runs with different settings.
+pub fn check_generation_settings(
+    dir: &Path,
+    generation: Option<&GenerationSettings>,
+) -> Result<()> {
+    let path = dir.join(MANIFEST_FILE);
+    if !path.exists() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let old: Manifest = serde_json::from_str(&text)
+        .map_err(|e| Error::bad_input(&path, e.line(), e.to_string()))?;
+    let problem = match (&old.settings.generation, generation) {
+        (None, None) => None,
+        (Some(_), None) => Some("a generate run (--mode generate)".to_string()),
+        (None, Some(_)) => Some("a logits run (--mode logits)".to_string()),
+        (Some(a), Some(b)) if !a.same_replies(b) => Some(format!(
+            "a generate run with other settings ({})",
+            serde_json::to_string(a)?
+        )),
+        _ => None,
+    };
+    match problem {
+        Some(what) => Err(Error::Usage(format!(
+            "{} holds {what}; use another --out",
+            dir.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// One reply to make.
+struct Work<'a> {
+    country: &'a Country,
+    item: &'a PromptItem,
+    round: u32,
+    text: String,
+    ids: Vec<u32>,
+    lang: Option<String>,
+    bleu: Option<f64>,
+    /// What the judge reads: the request and the two actions in the prompt's language.
+    request: &'a str,
+    high_action: &'a str,
+    low_action: &'a str,
+}
+
+/// Which way round the actions are listed in a round (1-based).
+pub fn round_order(round: u32) -> Order {
+    if round % 2 == 1 {
+        Order::HighFirst
+    } else {
+        Order::LowFirst
+    }
+}
+
+pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
+    let sampling = Sampling {
+        temperature: args.temperature,
+        top_p: args.top_p,
+        top_k: args.top_k,
+        repetition_penalty: args.repetition_penalty,
+        greedy: args.greedy,
+    };
+    sampling.check().map_err(Error::Usage)?;
+    let all_countries = countries::builtin();
+    let countries = countries::select(&all_countries, args.countries.as_deref().unwrap_or("all"))?;
+    let dimensions = Dimension::parse_list(args.dimensions.as_deref().unwrap_or("all"))?;
+    let limit = args.limit.or(match args.preset {
+        Preset::Quick => Some(QUICK_LIMIT),
+        Preset::Paper => None,
+    });
+    let prompt_set = PromptSet::from_option(args.prompts.as_deref())?;
+    let items = prompt_set.select(&dimensions, limit);
+    if items.is_empty() {
+        return Err(Error::Usage(format!(
+            "the prompt set {} has no prompts for dimensions {:?}",
+            prompt_set.source, dimensions
+        )));
+    }
+    let translations: Option<Vec<LanguageTexts>> = match args.approach {
+        Approach::Personas => None,
+        Approach::Multilingual => {
+            let mut langs: Vec<String> = Vec::new();
+            for c in &countries {
+                if !langs.contains(&c.nllb_code) {
+                    langs.push(c.nllb_code.clone());
+                }
+            }
+            Some(translate::load_for_run(&args.translations, &langs, &items)?)
+        }
+    };
+    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
+    let (mut writer, existing) = ResultsWriter::open(&args.out)?;
+
+    let model = fetch::resolve(args.model.as_deref(), quiet)?;
+    let model_sha = fetch::model_sha256(&model.path)?;
+    let devices = DeviceSpec::parse_list(&args.devices)?;
+    if devices.len() > 1 {
+        return Err(Error::Usage(
+            "--devices: --mode generate runs on one device".into(),
+        ));
+    }
+    let device = devices[0].open()?;
+    let format = weight_format(args.weights, &model.path)?;
+    let t_load = Instant::now();
+    let mut scorer = Scorer::load(&model.path, &device, format)?;
+    let card_template = model.card.as_ref().and_then(|c| c.template.as_deref());
+    if card_template == Some("plain") && scorer.chat.from_model {
+        scorer.chat = ChatTemplate::new(None, "", "")?;
+    }
+    // The judge: the scored model itself unless --judge names another one.
+    let judge_model = match args.judge.as_deref() {
+        None => None,
+        Some(name) => {
+            let resolved = fetch::resolve(Some(name), quiet)?;
+            (resolved.path != model.path).then_some(resolved)
+        }
+    };
+    let judge_scorer = match &judge_model {
+        None => None,
+        Some(m) => {
+            let mut s = Scorer::load(&m.path, &device, weight_format(args.weights, &m.path)?)?;
+            if m.card.as_ref().and_then(|c| c.template.as_deref()) == Some("plain")
+                && s.chat.from_model
+            {
+                s.chat = ChatTemplate::new(None, "", "")?;
+            }
+            Some(s)
+        }
+    };
+    let judge_info = JudgeInfo {
+        model: judge_model
+            .as_ref()
+            .map_or(&model.name, |m| &m.name)
+            .clone(),
+        sha256: match &judge_model {
+            None => model_sha.clone(),
+            Some(m) => fetch::model_sha256(&m.path)?,
+        },
+        neither_band: judge::NEITHER_BAND,
+        side_band: judge::SIDE_BAND,
+        overlap_margin: judge::OVERLAP_MARGIN,
+    };
+    let judge = Judge::new(judge_scorer.as_ref().unwrap_or(&scorer))?;
+    let load_secs = t_load.elapsed().as_secs_f64();
+    if !quiet {
+        eprintln!(
+            "loaded {} ({}) in {load_secs:.1}s; judge: {}",
+            model.name,
+            scorer.model.describe(),
+            judge_info.model
+        );
+    }
+    let labels = labels_info(&scorer);
+    let model_info = ModelInfo {
+        name: model.name.clone(),
+        path: model.path.display().to_string(),
+        sha256: model_sha,
+        description: scorer.model.describe(),
+        chat_template: match (scorer.chat.from_model, model.path.is_dir()) {
+            (true, false) => "gguf",
+            (true, true) => "tokenizer_config",
+            (false, _) => "plain",
+        }
+        .to_string(),
+    };
+    let prompts_info = PromptsInfo {
+        source: prompt_set.source.clone(),
+        sha256: prompt_set.hash(),
+        items: prompt_set.items.len(),
+    };
+    let generation = GenerationSettings {
+        sampling: sampling.clone(),
+        max_new_tokens: args.max_new_tokens,
+        rounds: args.rounds,
+        seed: args.seed,
+        stop_tokens: stop_tokens(&scorer.tokenizer),
+        judge: Some(judge_info),
+    };
+    let started = now();
+    check_resumable(
+        &args.out,
+        &model_info,
+        &prompts_info,
+        &labels,
+        !existing.is_empty(),
+    )?;
+    check_generation_settings(&args.out, Some(&generation))?;
+
+    let approach = args.approach.code();
+    let t_encode = Instant::now();
+    let mut work = Vec::new();
+    for item in &items {
+        for country in &countries {
+            let translated = translations.as_ref().map(|all| {
+                let lang = all
+                    .iter()
+                    .find(|t| t.lang == country.nllb_code)
+                    .expect("load_for_run covers every selected country's language");
+                (lang, &lang.items[&item.id])
+            });
+            for round in 1..=args.rounds {
+                let key = (
+                    model.name.clone(),
+                    approach.to_string(),
+                    item.dimension,
+                    country.name.clone(),
+                    item.id.clone(),
+                    results::MODE_GENERATE.to_string(),
+                    round,
+                );
+                if writer.is_done(&key) {
+                    continue;
+                }
+                let order = round_order(round);
+                let turn = match translated {
+                    None => personas_generate_turn(&country.persona_name, item, order)?,
+                    Some((lang, rows)) => multilingual_generate_turn(
+                        &TranslatedItem {
+                            request: &rows[0].translation,
+                            high_action: &rows[1].translation,
+                            low_action: &rows[2].translation,
+                            choose: &lang.instructions[0],
+                            answer: &lang.instructions[1],
+                            request_has_choice: item.request_has_choice,
+                        },
+                        order,
+                    )?,
+                };
+                let (text, ids) = scorer.encode_user_turn(&turn)?;
+                work.push(Work {
+                    country,
+                    item,
+                    round,
+                    text,
+                    ids,
+                    lang: translated.map(|(l, _)| l.lang.clone()),
+                    bleu: translated.and_then(|(_, rows)| rows[0].bleu),
+                    request: translated.map_or(&item.request, |(_, r)| &r[0].translation),
+                    high_action: translated.map_or(&item.high_action, |(_, r)| &r[1].translation),
+                    low_action: translated.map_or(&item.low_action, |(_, r)| &r[2].translation),
+                });
+            }
+        }
+    }
+    let encode_secs = t_encode.elapsed().as_secs_f64();
+    let rows_total = items.len() * countries.len() * args.rounds as usize;
+    // Similar lengths together waste less on padding; the sort is stable, so runs repeat.
+    work.sort_by_key(|w| w.ids.len());
+    let batches = prompt_batches(
+        &work.iter().map(|w| w.ids.len()).collect::<Vec<_>>(),
+        args.batch_size as usize,
+        args.max_batch_tokens as usize,
+    );
+
+    let mut manifest = Manifest {
+        tool: "hofbench".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        model: model_info,
+        prompts: prompts_info,
+        settings: Settings {
+            approach: approach.into(),
+            preset: format!("{:?}", args.preset).to_lowercase(),
+            countries: countries.iter().map(|c| c.name.clone()).collect(),
+            dimensions: dimensions.clone(),
+            limit,
+            batch_size: args.batch_size as usize,
+            max_batch_tokens: args.max_batch_tokens as usize,
+            weights: format!("{format:?}").to_lowercase(),
+            keep_text: args.keep_text,
+            device: "cpu".into(),
+            translations: translations
+                .is_some()
+                .then(|| args.translations.display().to_string()),
+            bleu_threshold: translations.is_some().then_some(args.bleu_threshold),
+            generation: Some(generation.clone()),
+        },
+        labels,
+        started,
+        finished: None,
+        items_total: rows_total,
+        items_scored_this_run: 0,
+        tokens_this_run: 0,
+        seconds: 0.0,
+        tokens_per_second: 0.0,
+        items_per_second: 0.0,
+        timing: Timing {
+            load: load_secs,
+            encode: encode_secs,
+            ..Timing::default()
+        },
+        diagnostics: None,
+        warnings: Vec::new(),
+    };
+    write_json_atomic(&args.out.join(MANIFEST_FILE), &manifest)?;
+    if !quiet && rows_total > work.len() {
+        eprintln!(
+            "resuming: {} of {rows_total} replies already done",
+            rows_total - work.len()
+        );
+    }
+
+    let bar = progress_bar(work.len() as u64, quiet);
+    let log_lines = !quiet && bar.is_hidden();
+    let mut last_log = Instant::now();
+    let t0 = Instant::now();
+    let mut generated = 0usize;
+    let mut prompt_tokens = 0usize;
+    let mut judge_secs = 0.0;
+    for range in batches {
+        let batch = &work[range];
+        let requests: Vec<Request> = batch
+            .iter()
+            .map(|w| Request {
+                prompt: &w.ids,
+                rng: RowRng::for_row(
+                    args.seed,
+                    &model.name,
+                    approach,
+                    &w.country.name,
+                    &w.item.id,
+                    w.round,
+                ),
+            })
+            .collect();
+        let t_gen = Instant::now();
+        let replies = generate(
+            scorer.model.as_ref(),
+            &requests,
+            &sampling,
+            args.max_new_tokens,
+            &generation.stop_tokens,
+        )?;
+        manifest.timing.score += t_gen.elapsed().as_secs_f64();
+        manifest.timing.forward_passes +=
+            1 + replies.iter().map(|r| r.tokens.len()).max().unwrap_or(0);
+        prompt_tokens += batch.iter().map(|w| w.ids.len()).sum::<usize>();
+        let texts: Vec<String> = replies
+            .iter()
+            .map(|r| scorer.tokenizer.decode(&r.tokens))
+            .collect::<Result<_>>()?;
+        let judge_items: Vec<JudgeItem> = batch
+            .iter()
+            .zip(&texts)
+            .map(|(w, text)| JudgeItem {
+                request: w.request,
+                high_action: w.high_action,
+                low_action: w.low_action,
+                reply: text,
+                name: format!("{}/{}/round {}", w.country.name, w.item.id, w.round),
+            })
+            .collect();
+        let t_judge = Instant::now();
+        let readings = judge.judge(
+            &judge_items,
+            args.batch_size as usize,
+            args.max_batch_tokens as usize,
+        )?;
+        judge_secs += t_judge.elapsed().as_secs_f64();
+        let mut out = Vec::with_capacity(batch.len());
+        for (((w, reply), text), reading) in batch.iter().zip(&replies).zip(texts).zip(readings) {
+            generated += reply.tokens.len();
+            out.push(ResultRow {
+                model: model.name.clone(),
+                approach: approach.to_string(),
+                dimension: w.item.dimension,
+                country: w.country.name.clone(),
+                language: w.country.language.clone(),
+                tier: w.country.tier,
+                prompt_id: w.item.id.clone(),
+                mode: results::MODE_GENERATE.to_string(),
+                p_high: reading.verdict.p_high(),
+                p_high_by_order: None,
+                label_mass: None,
+                hofstede_score: w.country.score(w.item.dimension),
+                high_side: w.country.high_side(w.item.dimension),
+                // The one prompt in its order's slot (high first, low first), the other empty.
+                rendered: args.keep_text.then(|| match round_order(w.round) {
+                    Order::HighFirst => [w.text.clone(), String::new()],
+                    Order::LowFirst => [String::new(), w.text.clone()],
+                }),
+                lang: w.lang.clone(),
+                translation_bleu: w.bleu,
+                low_bleu: w.bleu.is_some_and(|b| b < args.bleu_threshold),
+                response: Some(text),
+                round: Some(w.round),
+                tokens_generated: Some(reply.tokens.len()),
+                judge: Some(reading),
+            });
+        }
+        let t_write = Instant::now();
+        writer.append(&out)?;
+        manifest.timing.write += t_write.elapsed().as_secs_f64();
+        bar.inc(batch.len() as u64);
+        if log_lines && last_log.elapsed().as_secs() >= 30 {
+            last_log = Instant::now();
+            eprintln!(
+                "{}/{} replies, {:.1} replies/s, ETA {}s",
+                bar.position(),
+                work.len(),
+                bar.per_sec(),
+                bar.eta().as_secs()
+            );
+        }
+    }
+    bar.finish_and_clear();
+    let secs = t0.elapsed().as_secs_f64();
+    let rate = |n: usize| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+    manifest.finished = Some(now());
+    manifest.items_scored_this_run = work.len();
+    manifest.tokens_this_run = generated;
+    manifest.seconds = secs;
+    manifest.tokens_per_second = rate(generated);
+    manifest.items_per_second = rate(work.len());
+    manifest.timing.computed_token_ratio = 0.0;
+    write_json_atomic(&args.out.join(MANIFEST_FILE), &manifest)?;
+    if !quiet {
+        eprintln!(
+            "generated {} replies ({generated} new tokens, {prompt_tokens} prompt tokens) in \
+             {secs:.1}s: {:.0} new tok/s",
+            work.len(),
+            manifest.tokens_per_second
+        );
+    }
+    if !quiet {
+        eprintln!("judged them in {judge_secs:.1}s");
+    }
+    let summary = stats::run(&args.out)?;
+    if !quiet {
+        println!("{summary}");
+        eprintln!("results in {}", args.out.display());
+    }
+    Ok(())
+}
+
+/// Cut length-sorted prompts into consecutive batches of at most `max_rows` prompts whose
+/// padded prefill (rows × longest) stays within `max_tokens` (one prompt always makes a batch).
+pub fn prompt_batches(
+    lens: &[usize],
+    max_rows: usize,
+    max_tokens: usize,
+) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < lens.len() {
+        let mut end = start + 1;
+        let mut longest = lens[start];
+        while end < lens.len() && end - start < max_rows.max(1) {
+            let l = longest.max(lens[end]);
+            if (end + 1 - start) * l > max_tokens {
+                break;
+            }
+            longest = l;
+            end += 1;
+        }
+        out.push(start..end);
+        start = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_rows_and_tokens() {
+        let lens = [10, 10, 10, 30, 30];
+        assert_eq!(prompt_batches(&lens, 2, 1000), vec![0..2, 2..4, 4..5]);
+        assert_eq!(prompt_batches(&lens, 8, 60), vec![0..3, 3..5]);
+        assert_eq!(prompt_batches(&lens, 8, 1).len(), 5);
+    }
+
+    #[test]
+    fn rounds_alternate_the_action_order() {
+        assert_eq!(round_order(1), Order::HighFirst);
+        assert_eq!(round_order(2), Order::LowFirst);
+        assert_eq!(round_order(3), Order::HighFirst);
+    }
+}
