@@ -7,7 +7,7 @@ mod common;
 
 use candle_core::Device;
 use hofbench::generate::sampling::process;
-use hofbench::generate::{generate, Reply, Request, RowRng, Sampling};
+use hofbench::generate::{generate, Reply, Request, RowRng, Sampling, Stop};
 use hofbench::models::{load_hf, CausalLm, WeightFormat};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -55,7 +55,17 @@ fn run(
             rng: RowRng::for_row(7, "m", "personas", "Japan", &format!("p{r}"), 1),
         })
         .collect();
-    generate(m, &requests, s, new, stop).unwrap()
+    generate(
+        m,
+        &requests,
+        s,
+        new,
+        Stop {
+            tokens: stop,
+            texts: None,
+        },
+    )
+    .unwrap()
 }
 
 #[test]
@@ -201,7 +211,7 @@ fn sampling_repeats_with_a_seed_and_ignores_the_batch() {
                 rng: RowRng::for_row(8, "m", "personas", "Japan", &format!("p{r}"), 1),
             })
             .collect();
-        let c = generate(m.as_ref(), &requests, &hot, 20, &[]).unwrap();
+        let c = generate(m.as_ref(), &requests, &hot, 20, Stop::default()).unwrap();
         assert_ne!(a, c, "{family}: another seed");
     }
 }

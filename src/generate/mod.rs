@@ -29,6 +29,27 @@ pub fn stop_tokens(tokenizer: &GgufTokenizer) -> Vec<u32> {
     stop
 }
 
+/// When a reply ends.
+#[derive(Clone, Copy, Default)]
+pub struct Stop<'a> {
+    /// Token ids that end a reply; they are not part of it.
+    pub tokens: &'a [u32],
+    /// Texts that end a reply, with the tokenizer that reads it: for chat formats whose turns
+    /// end in text, not in a token (the plain format's "\nUser:"). The reply keeps the tokens
+    /// up to the one that completes the text; [`cut_at_stop_text`] removes the text itself.
+    pub texts: Option<(&'a GgufTokenizer, &'a [&'a str])>,
+}
+
+/// `text` up to the first of `stops` in it.
+pub fn cut_at_stop_text<'t>(text: &'t str, stops: &[&str]) -> &'t str {
+    let end = stops
+        .iter()
+        .filter_map(|s| text.find(s))
+        .min()
+        .unwrap_or(text.len());
+    &text[..end]
+}
+
 /// One prompt to continue.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
@@ -54,7 +75,7 @@ pub fn generate(
     requests: &[Request],
     sampling: &Sampling,
     max_new_tokens: usize,
-    stop: &[u32],
+    stop: Stop,
 ) -> Result<Vec<Reply>> {
     let mut replies: Vec<Reply> = requests
         .iter()
@@ -82,12 +103,19 @@ pub fn generate(
         let mut next = Vec::with_capacity(live.len());
         for (row, (&r, mut l)) in live.iter().zip(rows).enumerate() {
             let token = sampling::next_token(&mut l, &seen[r], sampling, &mut rngs[r]);
-            if stop.contains(&token) {
+            if stop.tokens.contains(&token) {
                 replies[r].stopped = true;
                 continue;
             }
             replies[r].tokens.push(token);
             seen[r].insert(token);
+            if let Some((tokenizer, texts)) = stop.texts {
+                let text = tokenizer.decode(&replies[r].tokens)?;
+                if texts.iter().any(|t| text.contains(t)) {
+                    replies[r].stopped = true;
+                    continue;
+                }
+            }
             if replies[r].tokens.len() < max_new_tokens {
                 keep.push(row);
                 next.push(token);
@@ -99,5 +127,18 @@ pub fn generate(
         cache.retain(&keep)?;
         live = keep.iter().map(|&k| live[k]).collect();
         logits = model.decode_step(&mut cache, &next)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_text_cuts_at_the_first_stop() {
+        let stops = ["\nUser:", "###"];
+        assert_eq!(cut_at_stop_text("Go.\n\nUser: and", &stops), "Go.\n");
+        assert_eq!(cut_at_stop_text("a ### b\nUser:", &stops), "a ");
+        assert_eq!(cut_at_stop_text("plain", &stops), "plain");
     }
 }

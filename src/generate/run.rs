@@ -9,7 +9,7 @@
 //! unjudged row: `p_high` is 1 or 0 for the side the judge found, null when inconclusive, and
 //! the judge's reading is kept in the row's `judge`.
 
-use super::{generate, stop_tokens, Request, RowRng, Sampling};
+use super::{cut_at_stop_text, generate, stop_tokens, Request, RowRng, Sampling, Stop};
 use crate::cli::{Approach, Preset, RunArgs};
 use crate::countries::{self, Country};
 use crate::device::DeviceSpec;
@@ -43,6 +43,9 @@ pub struct GenerationSettings {
     pub seed: u64,
     /// Token ids that end a reply (end-of-turn markers and EOS).
     pub stop_tokens: Vec<u32>,
+    /// Texts that end a reply: the next turn of a chat format without end-of-turn tokens.
+    #[serde(default)]
+    pub stop_texts: Vec<String>,
     /// The judge that filled p_high (absent in manifests written before the judge).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge: Option<JudgeInfo>,
@@ -98,6 +101,9 @@ pub fn check_generation_settings(
         None => Ok(()),
     }
 }
+
+/// Where a model writing in the plain chat format starts the next turn.
+const PLAIN_NEXT_TURN: &str = "\nUser:";
 
 /// One reply to make.
 struct Work<'a> {
@@ -246,7 +252,14 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         seed: args.seed,
         stop_tokens: stop_tokens(&scorer.tokenizer),
         judge: Some(judge_info),
+        // The plain format (prompts/templates/plain.jinja) has no end-of-turn token: a model
+        // that goes on writes the next "User:" turn.
+        stop_texts: match scorer.chat.from_model {
+            true => Vec::new(),
+            false => vec![PLAIN_NEXT_TURN.to_string()],
+        },
     };
+    let stop_texts: Vec<&str> = generation.stop_texts.iter().map(String::as_str).collect();
     let started = now();
     check_resumable(
         &args.out,
@@ -399,7 +412,10 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             &requests,
             &sampling,
             args.max_new_tokens,
-            &generation.stop_tokens,
+            Stop {
+                tokens: &generation.stop_tokens,
+                texts: (!stop_texts.is_empty()).then_some((&scorer.tokenizer, &stop_texts[..])),
+            },
         )?;
         manifest.timing.score += t_gen.elapsed().as_secs_f64();
         manifest.timing.forward_passes +=
@@ -407,7 +423,10 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         prompt_tokens += batch.iter().map(|w| w.ids.len()).sum::<usize>();
         let texts: Vec<String> = replies
             .iter()
-            .map(|r| scorer.tokenizer.decode(&r.tokens))
+            .map(|r| {
+                let text = scorer.tokenizer.decode(&r.tokens)?;
+                Ok(cut_at_stop_text(&text, &stop_texts).to_string())
+            })
             .collect::<Result<_>>()?;
         let judge_items: Vec<JudgeItem> = batch
             .iter()
