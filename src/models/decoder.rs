@@ -8,7 +8,7 @@
 //! so a 262k-token vocabulary costs one row of logits per prompt.
 
 use super::weights::{LayerWeight, WeightName, WeightSource};
-use super::{pad_right, CausalLm, KvCache, PaddedBatch, PrefixGroup, WeightFormat};
+use super::{pad_right, rowdot, CausalLm, KvCache, PaddedBatch, PrefixGroup, WeightFormat};
 use crate::{Error, Result};
 use candle_core::quantized::QMatMul;
 use candle_core::{DType, Device, Module, Tensor};
@@ -347,8 +347,9 @@ impl Decoder {
         let s = &self.spec;
         let (nh, nkv, hd) = (s.num_attention_heads, s.num_key_value_heads, s.head_dim);
         // (b * t, heads * hd) -> (b, heads, t, hd), with the per-head norm where there is one.
+        let step = matches!(past, Past::Cache(..));
         let project = |w: &QMatMul, heads: usize, norm: Option<&RmsNorm>| -> Result<Tensor> {
-            let y = w.forward(x)?.reshape((b, t, heads, hd))?;
+            let y = linear(w, x, step)?.reshape((b, t, heads, hd))?;
             let y = match norm {
                 Some(n) => n.forward(&y)?,
                 None => y,
@@ -391,16 +392,16 @@ impl Decoder {
             .reshape((b, nh, t, hd))?
             .transpose(1, 2)?
             .reshape((b * t, nh * hd))?;
-        Ok((blk.wo.forward(&y)?, (k, v)))
+        Ok((linear(&blk.wo, &y, step)?, (k, v)))
     }
 
-    fn mlp(&self, blk: &Block, h: &Tensor) -> Result<Tensor> {
-        let gate = blk.gate.forward(h)?;
+    fn mlp(&self, blk: &Block, h: &Tensor, step: bool) -> Result<Tensor> {
+        let gate = linear(&blk.gate, h, step)?;
         let gate = match self.spec.activation {
             Activation::Silu => candle_nn::ops::silu(&gate)?,
             Activation::GeluTanh => gate.gelu()?,
         };
-        Ok(blk.down.forward(&(gate * blk.up.forward(h)?)?)?)
+        linear(&blk.down, &(gate * linear(&blk.up, h, step)?)?, step)
     }
 
     /// (cos, sin) per rope table, (b, t, head_dim / 2) each, for the positions of a (b, t)
@@ -425,9 +426,10 @@ impl Decoder {
     }
 
     /// Final norm, output head and soft-cap of some rows' last hidden states, f32 logits.
-    fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+    /// `step`: a generation step (see [`linear`]).
+    fn logits(&self, hidden: &Tensor, step: bool) -> Result<Tensor> {
         let h = self.norm.forward(hidden)?;
-        let mut logits = self.lm_head.forward(&h)?.to_dtype(DType::F32)?;
+        let mut logits = linear(&self.lm_head, &h, step)?.to_dtype(DType::F32)?;
         if let Some(cap) = self.spec.final_softcap {
             logits = ((logits / cap)?.tanh()? * cap)?;
         }
@@ -450,6 +452,7 @@ impl Decoder {
             x = (x * scale)?;
         }
         let mut kv = Vec::with_capacity(self.blocks.len());
+        let step = matches!(past(0), Past::Cache(..));
         for (l, (blk, layer)) in self.blocks.iter().zip(&self.spec.layers).enumerate() {
             let (cos, sin) = &tables[layer.rope];
             let mask = &masks
@@ -465,7 +468,7 @@ impl Decoder {
                 None => a,
             };
             x = (x + a)?;
-            let m = self.mlp(blk, &blk.ffn_norm.forward(&x)?)?;
+            let m = self.mlp(blk, &blk.ffn_norm.forward(&x)?, step)?;
             let m = match &blk.post_ffn_norm {
                 Some(n) => n.forward(&m)?,
                 None => m,
@@ -585,6 +588,18 @@ fn attention_mask(
     Ok(Tensor::from_vec(m, (rows.len(), 1, 1, t, tp + t), device)?)
 }
 
+/// `w.forward(x)`, except in a generation step (`step`: a few rows against f32 weights),
+/// where [`rowdot::matmul_t`] reads each weight row once instead of gemm packing the matrix.
+/// Scoring passes keep candle's matmul.
+fn linear(w: &QMatMul, x: &Tensor, step: bool) -> Result<Tensor> {
+    if let (true, QMatMul::Tensor(weights)) = (step, w) {
+        if let Some(y) = rowdot::matmul_t(x, weights)? {
+            return Ok(y);
+        }
+    }
+    Ok(w.forward(x)?)
+}
+
 /// Additive mask of a generation step, (b, 1, 1, 1, filled + 1): row r's new token (position
 /// prompt_lens[r] + step) sees its real prompt columns and every generated column up to
 /// itself, not the padding between them, and only keys fewer than `window` positions behind.
@@ -655,7 +670,7 @@ impl CausalLm for Decoder {
             .map(|(i, &l)| (i * t + l - 1) as u32)
             .collect();
         let last = Tensor::from_vec(last, rows.len(), &self.device)?;
-        self.logits(&x.index_select(&last, 0)?)
+        self.logits(&x.index_select(&last, 0)?, false)
     }
 
     fn prefill(&self, rows: &[&[u32]], max_new_tokens: usize) -> Result<(KvCache, Tensor)> {
@@ -689,7 +704,7 @@ impl CausalLm for Decoder {
             .map(|(i, &l)| (i * t + l - 1) as u32)
             .collect();
         let last = Tensor::from_vec(last, rows.len(), &self.device)?;
-        let logits = self.logits(&hidden.index_select(&last, 0)?)?;
+        let logits = self.logits(&hidden.index_select(&last, 0)?, false)?;
         let cache = KvCache {
             layers,
             prompt_lens: batch.lens,
@@ -733,7 +748,7 @@ impl CausalLm for Decoder {
             Past::Cache(&layers[l].0, &layers[l].1, at)
         })?;
         cache.filled += 1;
-        self.logits(&x)
+        self.logits(&x, true)
     }
 
     fn vocab_size(&self) -> usize {

@@ -4,6 +4,7 @@ pub mod decoder;
 pub mod gemma;
 pub mod llama;
 pub mod nllb;
+pub mod rowdot;
 pub mod weights;
 
 use crate::gguf::GgufFile;

@@ -1,0 +1,120 @@
+//! Matrix products of a few rows against f32 weights, for generation steps: y = x · wᵀ with
+//! x (m, k), m small, and w (n, k) as stored. Each weight row is read once and dotted with
+//! every row of x while it is in cache; gemm would instead pack the whole weight matrix on
+//! every step, which costs more than the product when m is a handful. Each output is one
+//! dot product in a fixed order, so a row's result does not depend on the other rows.
+
+use crate::Result;
+use candle_core::{DType, Device, Storage, Tensor};
+use rayon::prelude::*;
+
+/// Rows of x up to which [`matmul_t`] is used instead of gemm.
+pub const MAX_ROWS: usize = 16;
+
+/// Weight rows per parallel task.
+const CHUNK: usize = 64;
+
+/// x (m, k) · wᵀ for w (n, k), both f32 on the CPU; None when they are not (the caller
+/// falls back to candle's matmul).
+pub fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
+    if !matches!(x.device(), Device::Cpu) || x.dtype() != DType::F32 || w.dtype() != DType::F32 {
+        return Ok(None);
+    }
+    let (m, k) = x.dims2()?;
+    let (n, wk) = w.dims2()?;
+    if k != wk || m == 0 || m > MAX_ROWS || !w.is_contiguous() {
+        return Ok(None);
+    }
+    let x: Vec<f32> = x.flatten_all()?.to_vec1()?;
+    let (storage, layout) = w.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        return Ok(None);
+    };
+    let weights = &cpu.as_slice::<f32>()?[layout.start_offset()..][..n * k];
+    // Output transposed, (n, m), so that each task writes one contiguous block.
+    let mut out_t = vec![0f32; n * m];
+    out_t
+        .par_chunks_mut(CHUNK * m)
+        .zip(weights.par_chunks(CHUNK * k))
+        .for_each(|(out, w)| {
+            for (o, row) in out.chunks_mut(m).zip(w.chunks(k)) {
+                for (i, o) in o.iter_mut().enumerate() {
+                    *o = dot(&x[i * k..(i + 1) * k], row);
+                }
+            }
+        });
+    let y = Tensor::from_vec(out_t, (n, m), &Device::Cpu)?;
+    Ok(Some(y.t()?.contiguous()?))
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has the features the function is compiled for.
+            return unsafe { dot_avx2(a, b) };
+        }
+    }
+    dot_portable(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    // Compiled with AVX2 and FMA, the same code vectorises to 256-bit fused multiply-adds.
+    dot_portable(a, b)
+}
+
+/// Sixteen independent partial sums (vectorisable without reassociation), then the tail.
+#[inline(always)]
+fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (ac, bc) = (a.chunks_exact(16), b.chunks_exact(16));
+    let (at, bt) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for j in 0..16 {
+            acc[j] = x[j].mul_add(y[j], acc[j]);
+        }
+    }
+    let mut sum = acc.iter().sum::<f32>();
+    for (x, y) in at.iter().zip(bt) {
+        sum = x.mul_add(*y, sum);
+    }
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_candle_matmul() {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (5, 70), &dev).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (130, 70), &dev).unwrap();
+        let got = matmul_t(&x, &w).unwrap().unwrap();
+        let want = x.matmul(&w.t().unwrap()).unwrap();
+        let diff = (got - want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < 1e-4, "{diff}");
+        // Rows do not depend on each other.
+        let one = matmul_t(&x.narrow(0, 2, 1).unwrap(), &w).unwrap().unwrap();
+        let all = matmul_t(&x, &w).unwrap().unwrap();
+        assert_eq!(
+            one.to_vec2::<f32>().unwrap()[0],
+            all.to_vec2::<f32>().unwrap()[2]
+        );
+        assert!(
+            matmul_t(&Tensor::zeros((17, 70), DType::F32, &dev).unwrap(), &w)
+                .unwrap()
+                .is_none()
+        );
+    }
+}
