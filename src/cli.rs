@@ -224,6 +224,10 @@ pub struct RunArgs {
     /// Generate mode: always take the likeliest token (after the repetition penalty).
     #[arg(long)]
     pub greedy: bool,
+    /// Generate mode: the model that judges which action each reply recommends (card name,
+    /// GGUF path, model folder or hub id, as --model); default: the model that wrote them.
+    #[arg(long)]
+    pub judge: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -258,6 +258,7 @@ pub fn parse_paper_results(text: &str, source: &Path, model: &str) -> Result<Vec
             response: response_col.map(|c| rec.get(c).unwrap_or("").to_string()),
             round: None,
             tokens_generated: None,
+            judge: None,
         });
     }
     if rows.is_empty() {

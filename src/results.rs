@@ -60,6 +60,10 @@ pub struct ResultRow {
     /// Generate mode: tokens in the reply, the stop token not counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_generated: Option<usize>,
+    /// Generate mode: the judge's reading of `response` (`judge::JudgeReading`), from which
+    /// p_high comes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<crate::judge::JudgeReading>,
 }
 
 pub const MODE_LOGITS: &str = "logits";
@@ -241,6 +245,7 @@ pub(crate) mod tests {
             response: None,
             round: None,
             tokens_generated: None,
+            judge: None,
         }
     }
 

@@ -271,6 +271,7 @@ impl Work<'_> {
             response: None,
             round: None,
             tokens_generated: None,
+            judge: None,
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::models::{self, CausalLm, PrefixGroup, WeightFormat};
 use crate::template::ChatTemplate;
 use crate::tokenizer::{GgufTokenizer, HfPromptConfig};
 use crate::{Error, Result};
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -16,6 +16,26 @@ use std::path::Path;
 pub struct LabelTokens {
     pub a: Vec<u32>,
     pub b: Vec<u32>,
+}
+
+/// Token ids that spell `word` as the first token of an answer: the first token of "word"
+/// and of " word" (for a single-token word, the word itself). A multi-token word is read by
+/// its first token, which is where the model commits to it.
+pub fn label_token_ids(tok: &GgufTokenizer, word: &str) -> Result<Vec<u32>> {
+    let mut ids = Vec::new();
+    for variant in [word.to_string(), format!(" {word}")] {
+        if let Some(&id) = tok.encode(&variant)?.first() {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    if ids.is_empty() {
+        return Err(Error::Tokenizer(format!(
+            "the label {word:?} encodes to nothing"
+        )));
+    }
+    Ok(ids)
 }
 
 impl LabelTokens {
@@ -67,25 +87,39 @@ pub fn first_non_finite(logits: &[f32]) -> Option<usize> {
 
 /// Softmax of one row of logits restricted to the labels, computed in f64.
 pub fn score_row(logits: &[f32], labels: &LabelTokens) -> std::result::Result<OptionScore, String> {
+    let (p, mass) = label_distribution(logits, &[&labels.a, &labels.b])?;
+    Ok(OptionScore {
+        p_a: p[0],
+        label_mass: mass,
+    })
+}
+
+/// The next-token distribution restricted to a set of labels (each summed over its token
+/// spellings) and renormalised, with the labels' share of the whole distribution. The scorer
+/// reads two labels (A, B), the judge three (A, B, Neither).
+pub fn label_distribution(
+    logits: &[f32],
+    labels: &[&[u32]],
+) -> std::result::Result<(Vec<f64>, f64), String> {
     if let Some(i) = first_non_finite(logits) {
         return Err(format!("logit of token {i} is {}", logits[i]));
     }
     let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
     let sum: f64 = logits.iter().map(|&v| (v as f64 - max).exp()).sum();
-    let mass = |ids: &[u32]| -> f64 {
-        ids.iter()
-            .map(|&i| (logits[i as usize] as f64 - max).exp())
-            .sum::<f64>()
-            / sum
-    };
-    let (pa, pb) = (mass(&labels.a), mass(&labels.b));
-    if pa + pb <= 0.0 {
-        return Err("both labels have zero probability".into());
+    let masses: Vec<f64> = labels
+        .iter()
+        .map(|ids| {
+            ids.iter()
+                .map(|&i| (logits[i as usize] as f64 - max).exp())
+                .sum::<f64>()
+                / sum
+        })
+        .collect();
+    let total: f64 = masses.iter().sum();
+    if total <= 0.0 {
+        return Err("every label has zero probability".into());
     }
-    Ok(OptionScore {
-        p_a: pa / (pa + pb),
-        label_mass: pa + pb,
-    })
+    Ok((masses.iter().map(|m| m / total).collect(), total))
 }
 
 /// Tokenize rendered prompt text with exactly one BOS where the model wants one: a template
@@ -228,14 +262,7 @@ impl Scorer {
         share_prefix: usize,
         names: &[String],
     ) -> Result<Vec<OptionScore>> {
-        let logits = if share_prefix > 1 {
-            let groups: Vec<PrefixGroup> =
-                rows.chunks(share_prefix).map(PrefixGroup::split).collect();
-            self.model.next_token_logits_grouped(&groups)?
-        } else {
-            self.model.next_token_logits(rows)?
-        };
-        crate::kernels::score_rows(&logits, &self.labels)?
+        crate::kernels::score_rows(&self.logits_tensor(rows, share_prefix)?, &self.labels)?
             .into_iter()
             .zip(names)
             .map(|(score, name)| {
@@ -245,6 +272,22 @@ impl Scorer {
                 })
             })
             .collect()
+    }
+
+    /// Next-token logits at the last position of each row (see `score` for `share_prefix`).
+    pub fn next_token_logits(&self, rows: &[&[u32]], share_prefix: usize) -> Result<Vec<Vec<f32>>> {
+        Ok(self.logits_tensor(rows, share_prefix)?.to_vec2::<f32>()?)
+    }
+
+    /// The same logits as a (rows, vocab) f32 tensor on the model's device.
+    fn logits_tensor(&self, rows: &[&[u32]], share_prefix: usize) -> Result<Tensor> {
+        if share_prefix > 1 {
+            let groups: Vec<PrefixGroup> =
+                rows.chunks(share_prefix).map(PrefixGroup::split).collect();
+            self.model.next_token_logits_grouped(&groups)
+        } else {
+            self.model.next_token_logits(rows)
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 const PERSONAS_TEMPLATE: &str = include_str!("../prompts/templates/personas.jinja");
 const PLAIN_CHAT_TEMPLATE: &str = include_str!("../prompts/templates/plain.jinja");
 const MULTILINGUAL_TEMPLATE: &str = include_str!("../prompts/templates/multilingual.jinja");
+const JUDGE_TEMPLATE: &str = include_str!("../prompts/templates/judge.jinja");
 const PERSONAS_GENERATE_TEMPLATE: &str =
     include_str!("../prompts/templates/personas_generate.jinja");
 const MULTILINGUAL_GENERATE_TEMPLATE: &str =
@@ -77,6 +78,31 @@ pub fn multilingual_user_turn(item: &TranslatedItem, order: Order) -> Result<Str
             },
         )
         .map_err(|e| Error::Template(format!("prompts/templates/multilingual.jinja: {e:#}")))
+}
+
+/// The judge's user message: which of the two actions, shown in `order`, a reply recommends.
+pub fn judge_user_turn(
+    request: &str,
+    reply: &str,
+    high_action: &str,
+    low_action: &str,
+    order: Order,
+) -> Result<String> {
+    let (a, b) = match order {
+        Order::HighFirst => (high_action, low_action),
+        Order::LowFirst => (low_action, high_action),
+    };
+    Environment::new()
+        .render_str(
+            JUDGE_TEMPLATE,
+            context! {
+                request => request.trim(),
+                reply => reply.trim(),
+                option_a => a.trim(),
+                option_b => b.trim(),
+            },
+        )
+        .map_err(|e| Error::Template(format!("prompts/templates/judge.jinja: {e:#}")))
 }
 
 /// The personas approach's user message asking for free-text advice (`run --mode

@@ -317,7 +317,14 @@ fn a_killed_generate_run_resumes_with_the_same_text() {
     assert_eq!(want.len(), 3 * 2 * 2);
     for r in &want {
         assert_eq!(r["mode"], "generate");
-        assert!(r["p_high"].is_null());
+        // The judge filled p_high before the row was written: 1 or 0, or null (inconclusive).
+        let verdict = r["judge"]["verdict"].as_str().unwrap();
+        let want = match verdict {
+            "high" => Value::from(1.0),
+            "low" => Value::from(0.0),
+            _ => Value::Null,
+        };
+        assert_eq!(r["p_high"], want, "{verdict}");
         assert!(r["tokens_generated"].as_u64().unwrap() <= 12);
         assert!(r["response"].is_string());
     }
@@ -333,7 +340,23 @@ fn a_killed_generate_run_resumes_with_the_same_text() {
         log.contains("resuming: 5 of 12 replies already done"),
         "{log}"
     );
-    assert_eq!(rows_of(&resumed), want);
+    // The same text; the judge's probabilities move by float noise (~1e-8) with the batch
+    // they were judged in, so they are compared with a tolerance and the verdicts exactly.
+    let (mut got, mut want) = (rows_of(&resumed), want);
+    for (g, w) in got.iter_mut().zip(want.iter_mut()) {
+        for field in ["p_high", "p_low", "p_neither"] {
+            let (a, b) = (g["judge"][field].as_f64(), w["judge"][field].as_f64());
+            assert!(
+                (a.unwrap() - b.unwrap()).abs() < 1e-6,
+                "{field}: {a:?} vs {b:?}"
+            );
+        }
+        for r in [g, w] {
+            let judge = r["judge"].as_object_mut().unwrap();
+            judge.retain(|k, _| k == "verdict" || k == "source");
+        }
+    }
+    assert_eq!(got, want);
     // Other sampling settings, or a logits run, in the same folder are refused.
     let mut other = args(&resumed);
     other.extend(["--top-k".into(), "3".into()]);

@@ -4,8 +4,10 @@
 //!
 //! Round k shows the two actions high side first when k is odd and low side first when it
 //! is even, so that the default two rounds balance the order the actions are listed in.
-//! `p_high` stays null here: the judge reads the replies and fills it (JUDGE: the judge's
-//! wiring goes where `judge_pending` is documented below).
+//! Each batch's replies are judged (`crate::judge`, `--judge MODEL`, by default the model that
+//! wrote them, loaded once) before the batch is written, so a killed run never leaves an
+//! unjudged row: `p_high` is 1 or 0 for the side the judge found, null when inconclusive, and
+//! the judge's reading is kept in the row's `judge`.
 
 use super::{cut_at_stop_text, generate, stop_tokens, Request, RowRng, Sampling, Stop};
 use crate::cli::{Approach, Preset, RunArgs};
@@ -13,6 +15,7 @@ use crate::countries::{self, Country};
 use crate::device::DeviceSpec;
 use crate::dimension::Dimension;
 use crate::fetch;
+use crate::judge::{self, Judge, JudgeItem};
 use crate::prompts::{PromptItem, PromptSet};
 use crate::results::{self, ResultRow, ResultsWriter};
 use crate::run::{
@@ -44,6 +47,19 @@ pub struct GenerationSettings {
     /// Texts that end a reply: the next turn of a chat format without end-of-turn tokens.
     #[serde(default)]
     pub stop_texts: Vec<String>,
+    /// The judge that filled p_high (absent in manifests written before the judge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeInfo>,
+}
+
+/// Which model judged the replies, and the combining rule's bands (`crate::judge`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeInfo {
+    pub model: String,
+    pub sha256: String,
+    pub neither_band: f64,
+    pub side_band: f64,
+    pub overlap_margin: f64,
 }
 
 impl GenerationSettings {
@@ -99,6 +115,10 @@ struct Work<'a> {
     ids: Vec<u32>,
     lang: Option<String>,
     bleu: Option<f64>,
+    /// What the judge reads: the request and the two actions in the prompt's language.
+    request: &'a str,
+    high_action: &'a str,
+    low_action: &'a str,
 }
 
 /// Which way round the actions are listed in a round (1-based).
@@ -167,12 +187,51 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     if card_template == Some("plain") && scorer.chat.from_model {
         scorer.chat = ChatTemplate::new(None, "", "")?;
     }
+    // The judge: the scored model itself unless --judge names another one.
+    let judge_model = match args.judge.as_deref() {
+        None => None,
+        Some(name) => {
+            let resolved = fetch::resolve(Some(name), quiet)?;
+            (resolved.path != model.path).then_some(resolved)
+        }
+    };
+    let judge_scorer = match &judge_model {
+        None => None,
+        Some(m) => {
+            let mut s = Scorer::load(
+                &m.path,
+                &device,
+                weight_format(args.weights, &m.path, &device)?,
+            )?;
+            if m.card.as_ref().and_then(|c| c.template.as_deref()) == Some("plain")
+                && s.chat.from_model
+            {
+                s.chat = ChatTemplate::new(None, "", "")?;
+            }
+            Some(s)
+        }
+    };
+    let judge_info = JudgeInfo {
+        model: judge_model
+            .as_ref()
+            .map_or(&model.name, |m| &m.name)
+            .clone(),
+        sha256: match &judge_model {
+            None => model_sha.clone(),
+            Some(m) => fetch::model_sha256(&m.path)?,
+        },
+        neither_band: judge::NEITHER_BAND,
+        side_band: judge::SIDE_BAND,
+        overlap_margin: judge::OVERLAP_MARGIN,
+    };
+    let judge = Judge::new(judge_scorer.as_ref().unwrap_or(&scorer))?;
     let load_secs = t_load.elapsed().as_secs_f64();
     if !quiet {
         eprintln!(
-            "loaded {} ({}) in {load_secs:.1}s",
+            "loaded {} ({}) in {load_secs:.1}s; judge: {}",
             model.name,
-            scorer.model.describe()
+            scorer.model.describe(),
+            judge_info.model
         );
     }
     let labels = labels_info(&scorer);
@@ -199,6 +258,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         rounds: args.rounds,
         seed: args.seed,
         stop_tokens: stop_tokens(&scorer.tokenizer),
+        judge: Some(judge_info),
         // The plain format (prompts/templates/plain.jinja) has no end-of-turn token: a model
         // that goes on writes the next "User:" turn.
         stop_texts: match scorer.chat.from_model {
@@ -272,6 +332,9 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
                     ids,
                     lang: translated.map(|(l, _)| l.lang.clone()),
                     bleu: translated.and_then(|(_, rows)| rows[0].bleu),
+                    request: translated.map_or(&item.request, |(_, r)| &r[0].translation),
+                    high_action: translated.map_or(&item.high_action, |(_, r)| &r[1].translation),
+                    low_action: translated.map_or(&item.low_action, |(_, r)| &r[2].translation),
                 });
             }
         }
@@ -345,6 +408,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     let t0 = Instant::now();
     let mut generated = 0usize;
     let mut prompt_tokens = 0usize;
+    let mut judge_secs = 0.0;
     for range in batches {
         let batch = &work[range];
         let requests: Vec<Request> = batch
@@ -376,8 +440,33 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         manifest.timing.forward_passes +=
             1 + replies.iter().map(|r| r.tokens.len()).max().unwrap_or(0);
         prompt_tokens += batch.iter().map(|w| w.ids.len()).sum::<usize>();
+        let texts: Vec<String> = replies
+            .iter()
+            .map(|r| {
+                let text = scorer.tokenizer.decode(&r.tokens)?;
+                Ok(cut_at_stop_text(&text, &stop_texts).to_string())
+            })
+            .collect::<Result<_>>()?;
+        let judge_items: Vec<JudgeItem> = batch
+            .iter()
+            .zip(&texts)
+            .map(|(w, text)| JudgeItem {
+                request: w.request,
+                high_action: w.high_action,
+                low_action: w.low_action,
+                reply: text,
+                name: format!("{}/{}/round {}", w.country.name, w.item.id, w.round),
+            })
+            .collect();
+        let t_judge = Instant::now();
+        let readings = judge.judge(
+            &judge_items,
+            args.batch_size as usize,
+            args.max_batch_tokens as usize,
+        )?;
+        judge_secs += t_judge.elapsed().as_secs_f64();
         let mut out = Vec::with_capacity(batch.len());
-        for (w, reply) in batch.iter().zip(&replies) {
+        for (((w, reply), text), reading) in batch.iter().zip(&replies).zip(texts).zip(readings) {
             generated += reply.tokens.len();
             out.push(ResultRow {
                 model: model.name.clone(),
@@ -388,8 +477,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
                 tier: w.country.tier,
                 prompt_id: w.item.id.clone(),
                 mode: results::MODE_GENERATE.to_string(),
-                // judge_pending: the judge reads `response` and fills p_high (null until then).
-                p_high: None,
+                p_high: reading.verdict.p_high(),
                 p_high_by_order: None,
                 label_mass: None,
                 hofstede_score: w.country.score(w.item.dimension),
@@ -402,12 +490,10 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
                 lang: w.lang.clone(),
                 translation_bleu: w.bleu,
                 low_bleu: w.bleu.is_some_and(|b| b < args.bleu_threshold),
-                response: Some(
-                    cut_at_stop_text(&scorer.tokenizer.decode(&reply.tokens)?, &stop_texts)
-                        .to_string(),
-                ),
+                response: Some(text),
                 round: Some(w.round),
                 tokens_generated: Some(reply.tokens.len()),
+                judge: Some(reading),
             });
         }
         let t_write = Instant::now();
@@ -444,7 +530,9 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             manifest.tokens_per_second
         );
     }
-    // Until the judge fills p_high, generate rows count as undecided in the statistics.
+    if !quiet {
+        eprintln!("judged them in {judge_secs:.1}s");
+    }
     let summary = stats::run(&args.out)?;
     if !quiet {
         println!("{summary}");

@@ -418,7 +418,8 @@ pub fn html(a: &Analysis, source: &Path, figures: &[Rendered]) -> String {
 
 /// Compute DIR/stats/ and write DIR/report/. Returns the path of report.html.
 pub fn report(dir: &Path, options: Options) -> Result<PathBuf> {
-    let rows = stats::load(dir)?;
+    // Keyed as the tables are: a generate run of a model is its own "model" in the figures.
+    let rows = stats::keyed_by_analysis_model(&stats::load(dir)?);
     let (analysis, md) = stats::run_with(dir, options)?;
     let out = dir.join(REPORT_DIR);
     let plots_dir = out.join("plots");

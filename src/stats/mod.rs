@@ -17,10 +17,16 @@
 //!   `translation_quality.csv` summarises them per language, country and tier, and
 //!   `correlations_bleu_ok.csv` repeats the correlations of those groups without the flagged
 //!   answers (a separate file, so correlations.csv keeps its rows).
+//! - Rows of a free-text mode (`generate`) are keyed as model `<model>/<mode>` in every table
+//!   (`analysis_model`), so a logits run and a generate run of one model in one folder are two
+//!   rows of each table, never pooled into one correlation, and the tables keep their columns.
+//!   `agreement.csv` pairs them item by item; `language_fidelity.csv` and `persona_use.csv`
+//!   describe the replies (generate and imported rows).
 
 pub mod classification;
 pub mod correlation;
 pub mod diagnostics;
+pub mod replies;
 pub mod translation;
 
 use crate::dimension::{Dimension, Tier};
@@ -56,6 +62,27 @@ impl Default for Options {
             resamples: 2000,
         }
     }
+}
+
+/// The model name the tables key a row by: the model for logits and imported rows (an
+/// import is named by its own `--model`), `<model>/<mode>` for any other mode (generate), so
+/// that two ways of asking one model stay apart.
+pub fn analysis_model(r: &ResultRow) -> String {
+    if r.mode == results::MODE_LOGITS || r.mode == results::MODE_IMPORTED {
+        r.model.clone()
+    } else {
+        format!("{}/{}", r.model, r.mode)
+    }
+}
+
+/// Rows with `model` replaced by `analysis_model`.
+pub fn keyed_by_analysis_model(rows: &[ResultRow]) -> Vec<ResultRow> {
+    rows.iter()
+        .map(|r| ResultRow {
+            model: analysis_model(r),
+            ..r.clone()
+        })
+        .collect()
 }
 
 /// model, approach, dimension.
@@ -174,6 +201,12 @@ pub struct Analysis {
     pub bootstrap: Vec<BootstrapRow>,
     pub classification: Vec<ClassificationRow>,
     pub diagnostics: Vec<DiagnosticsRow>,
+    /// Judged replies against the logit scorer on the same items (agreement.csv).
+    pub agreement: Vec<replies::AgreementRow>,
+    /// Replies in the prompt's language (language_fidelity.csv).
+    pub language_fidelity: Vec<replies::LanguageFidelity>,
+    /// Replies that mention the country, refuse, or weigh both sides (persona_use.csv).
+    pub persona_use: Vec<replies::PersonaUse>,
 }
 
 fn tier_code(tier: Option<Tier>) -> &'static str {
@@ -323,6 +356,10 @@ fn correlate(
 
 /// Analyse rows (from one run or several).
 pub fn analyze(rows: &[ResultRow], options: Options) -> Analysis {
+    let agreement = replies::agreement(rows);
+    let keyed = keyed_by_analysis_model(rows);
+    let rows = &keyed[..];
+    let (language_fidelity, persona_use) = replies::reply_tables(rows);
     let shares = country_shares(rows);
     let mut classification = Vec::new();
     let mut diag = Vec::new();
@@ -401,6 +438,9 @@ pub fn analyze(rows: &[ResultRow], options: Options) -> Analysis {
         bootstrap,
         classification,
         diagnostics: diag,
+        agreement,
+        language_fidelity,
+        persona_use,
     }
 }
 
@@ -440,7 +480,8 @@ pub fn load(dir: &Path) -> Result<Vec<ResultRow>> {
     for (i, path) in files.iter().enumerate() {
         let file_rows = results::read(path)?.rows;
         for r in &file_rows {
-            if let Some(&other) = seen.get(&r.key()) {
+            let key = r.key();
+            if let Some(&other) = seen.get(&key) {
                 if other != i {
                     return Err(Error::bad_input(
                         path,
@@ -457,7 +498,7 @@ pub fn load(dir: &Path) -> Result<Vec<ResultRow>> {
                     ));
                 }
             } else {
-                seen.insert(r.key(), i);
+                seen.insert(key, i);
             }
         }
         rows.extend(file_rows);
@@ -736,6 +777,117 @@ pub fn tables(a: &Analysis) -> Vec<(&'static str, String)> {
             correlations_table(&a.correlations_bleu_ok),
         ));
     }
+    out.extend(replies_tables(a));
+    out
+}
+
+/// agreement.csv, language_fidelity.csv and persona_use.csv, each when it has rows.
+fn replies_tables(a: &Analysis) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let all = |v: Option<&str>| v.unwrap_or("all").to_string();
+    if !a.agreement.is_empty() {
+        out.push((
+            "agreement.csv",
+            csv_table(
+                &[
+                    "model",
+                    "mode",
+                    "approach",
+                    "dimension",
+                    "n_pairs",
+                    "n_inconclusive",
+                    "n_agree",
+                    "agreement",
+                    "kappa",
+                ],
+                a.agreement.iter().map(|g| {
+                    vec![
+                        g.model.clone(),
+                        g.mode.clone(),
+                        g.approach.clone(),
+                        g.dimension.map_or("all", Dimension::code).to_string(),
+                        g.n_pairs.to_string(),
+                        g.n_inconclusive.to_string(),
+                        g.n_agree.to_string(),
+                        num(g.agreement),
+                        num(g.kappa),
+                    ]
+                }),
+            ),
+        ));
+    }
+    if !a.language_fidelity.is_empty() {
+        out.push((
+            "language_fidelity.csv",
+            csv_table(
+                &[
+                    "model",
+                    "approach",
+                    "language",
+                    "tier",
+                    "basis",
+                    "n",
+                    "n_detected",
+                    "n_in_language",
+                    "share_in_language",
+                    "top_detected",
+                ],
+                a.language_fidelity.iter().map(|f| {
+                    vec![
+                        f.model.clone(),
+                        f.approach.clone(),
+                        all(f.language.as_deref()),
+                        tier_code(f.tier).to_string(),
+                        all(f.basis.map(crate::replies::Basis::code)),
+                        f.n.to_string(),
+                        f.n_detected.to_string(),
+                        f.n_in_language.to_string(),
+                        num(f.share_in_language),
+                        f.top_detected.clone().unwrap_or_default(),
+                    ]
+                }),
+            ),
+        ));
+    }
+    if !a.persona_use.is_empty() {
+        out.push((
+            "persona_use.csv",
+            csv_table(
+                &[
+                    "model",
+                    "approach",
+                    "country",
+                    "tier",
+                    "n",
+                    "n_mentions",
+                    "share_mentions",
+                    "n_refusals",
+                    "share_refusals",
+                    "n_both_sides",
+                    "share_both_sides",
+                    "n_inconclusive",
+                    "share_inconclusive",
+                ],
+                a.persona_use.iter().map(|p| {
+                    vec![
+                        p.model.clone(),
+                        p.approach.clone(),
+                        all(p.country.as_deref()),
+                        tier_code(p.tier).to_string(),
+                        p.n.to_string(),
+                        p.n_mentions.to_string(),
+                        num(p.share(p.n_mentions)),
+                        p.n_refusals.to_string(),
+                        num(p.share(p.n_refusals)),
+                        p.n_both_sides.to_string(),
+                        num(p.share(p.n_both_sides)),
+                        p.n_inconclusive.to_string(),
+                        num(p.share(p.n_inconclusive)),
+                    ]
+                }),
+            ),
+        ));
+    }
     out
 }
 
@@ -745,7 +897,13 @@ pub fn write_tables(a: &Analysis, out: &Path) -> Result<()> {
         write_file(&out.join(name), text)?;
     }
     // A table this analysis has no rows for must not survive from an earlier one.
-    for name in ["translation_quality.csv", "correlations_bleu_ok.csv"] {
+    for name in [
+        "translation_quality.csv",
+        "correlations_bleu_ok.csv",
+        "agreement.csv",
+        "language_fidelity.csv",
+        "persona_use.csv",
+    ] {
         let path = out.join(name);
         if !tables.iter().any(|(n, _)| *n == name) && path.exists() {
             std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
@@ -754,11 +912,11 @@ pub fn write_tables(a: &Analysis, out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn fmt_opt(v: Option<f64>, digits: usize) -> String {
+pub(crate) fn fmt_opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "–".to_string(), |v| format!("{v:.digits$}"))
 }
 
-fn pct(v: Option<f64>) -> String {
+pub(crate) fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_string(), |v| format!("{:.0}%", v * 100.0))
 }
 
@@ -954,6 +1112,7 @@ pub fn summary(a: &Analysis) -> String {
     }
     approaches_compared(a, &mut md);
     translation_summary(a, &mut md);
+    replies::summary(a, &mut md);
     md
 }
 
