@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Score a model on the benchmark, write DIR/results.jsonl and DIR/manifest.json, then DIR/stats/.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Recompute DIR/stats/ from DIR/results.jsonl (or from every DIR/*/results.jsonl).
     Stats {
         /// A run's output folder, or a folder of run folders (one per model, say).
