@@ -421,42 +421,109 @@ pub(crate) fn load_replicas(
     })
 }
 
+/// What a run covers, checked from the command line before any slow work: countries,
+/// dimensions and prompts, and for the multilingual approach every text's translation.
+pub(crate) struct RunSelection {
+    pub countries: Vec<Country>,
+    pub dimensions: Vec<Dimension>,
+    pub limit: Option<usize>,
+    pub prompt_set: PromptSet,
+    pub items: Vec<PromptItem>,
+    pub translations: Option<Vec<LanguageTexts>>,
+}
+
+impl RunSelection {
+    pub(crate) fn from_args(args: &RunArgs) -> Result<Self> {
+        let all_countries = countries::builtin();
+        let countries =
+            countries::select(&all_countries, args.countries.as_deref().unwrap_or("all"))?;
+        let dimensions = Dimension::parse_list(args.dimensions.as_deref().unwrap_or("all"))?;
+        let limit = args.limit.or(match args.preset {
+            Preset::Quick => Some(QUICK_LIMIT),
+            Preset::Paper => None,
+        });
+        let prompt_set = PromptSet::from_option(args.prompts.as_deref())?;
+        let items = prompt_set.select(&dimensions, limit);
+        if items.is_empty() {
+            return Err(Error::Usage(format!(
+                "the prompt set {} has no prompts for dimensions {:?}",
+                prompt_set.source, dimensions
+            )));
+        }
+        let translations = match args.approach {
+            Approach::Personas => None,
+            Approach::Multilingual => {
+                Some(load_translations(&args.translations, &countries, &items)?)
+            }
+        };
+        Ok(Self {
+            countries,
+            dimensions,
+            limit,
+            prompt_set,
+            items,
+            translations,
+        })
+    }
+}
+
+/// The translations of `items` into the languages of `countries`, from the cache at `dir`.
+pub(crate) fn load_translations(
+    dir: &Path,
+    countries: &[Country],
+    items: &[PromptItem],
+) -> Result<Vec<LanguageTexts>> {
+    let mut langs: Vec<String> = Vec::new();
+    for c in countries {
+        if !langs.contains(&c.nllb_code) {
+            langs.push(c.nllb_code.clone());
+        }
+    }
+    translate::load_for_run(dir, &langs, items)
+}
+
+impl ModelInfo {
+    pub(crate) fn new(model: &ResolvedModel, sha256: String, scorer: &Scorer) -> Self {
+        ModelInfo {
+            name: model.name.clone(),
+            path: model.path.display().to_string(),
+            sha256,
+            description: scorer.model.describe(),
+            chat_template: match (scorer.chat.from_model, model.path.is_dir()) {
+                (true, false) => "gguf",
+                (true, true) => "tokenizer_config",
+                (false, _) => "plain",
+            }
+            .to_string(),
+        }
+    }
+}
+
+impl PromptsInfo {
+    pub(crate) fn of(prompt_set: &PromptSet) -> Self {
+        PromptsInfo {
+            source: prompt_set.source.clone(),
+            sha256: prompt_set.hash(),
+            items: prompt_set.items.len(),
+        }
+    }
+}
+
 pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     if args.mode == Mode::Generate {
         return crate::generate::run::run(args, quiet);
     }
-    // Check everything the user typed before any slow work.
-    let all_countries = countries::builtin();
-    let countries = countries::select(&all_countries, args.countries.as_deref().unwrap_or("all"))?;
-    let dimensions = Dimension::parse_list(args.dimensions.as_deref().unwrap_or("all"))?;
-    let limit = args.limit.or(match args.preset {
-        Preset::Quick => Some(QUICK_LIMIT),
-        Preset::Paper => None,
-    });
-    let prompt_set = PromptSet::from_option(args.prompts.as_deref())?;
-    let items = prompt_set.select(&dimensions, limit);
-    if items.is_empty() {
-        return Err(Error::Usage(format!(
-            "the prompt set {} has no prompts for dimensions {:?}",
-            prompt_set.source, dimensions
-        )));
-    }
+    let RunSelection {
+        countries,
+        dimensions,
+        limit,
+        prompt_set,
+        items,
+        translations,
+    } = RunSelection::from_args(args)?;
     let devices = DeviceSpec::parse_list(&args.devices)?;
     let backend = device::backend(&devices)?;
     let shard: Option<Shard> = args.shard.as_deref().map(str::parse).transpose()?;
-    // The multilingual approach needs every text translated before any slow work.
-    let translations: Option<Vec<LanguageTexts>> = match args.approach {
-        Approach::Personas => None,
-        Approach::Multilingual => {
-            let mut langs: Vec<String> = Vec::new();
-            for c in &countries {
-                if !langs.contains(&c.nllb_code) {
-                    langs.push(c.nllb_code.clone());
-                }
-            }
-            Some(translate::load_for_run(&args.translations, &langs, &items)?)
-        }
-    };
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
     let (mut writer, existing) = ResultsWriter::open(&args.out)?;
 
@@ -488,23 +555,8 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         );
     }
     let labels = labels_info(scorer);
-    let model_info = ModelInfo {
-        name: model.name.clone(),
-        path: model.path.display().to_string(),
-        sha256: model_sha,
-        description: scorer.model.describe(),
-        chat_template: match (scorer.chat.from_model, model.path.is_dir()) {
-            (true, false) => "gguf",
-            (true, true) => "tokenizer_config",
-            (false, _) => "plain",
-        }
-        .to_string(),
-    };
-    let prompts_info = PromptsInfo {
-        source: prompt_set.source.clone(),
-        sha256: prompt_set.hash(),
-        items: prompt_set.items.len(),
-    };
+    let model_info = ModelInfo::new(&model, model_sha, scorer);
+    let prompts_info = PromptsInfo::of(&prompt_set);
     let started = now();
     check_resumable(
         &args.out,

@@ -16,7 +16,6 @@ use crate::results::{self, ResultRow, RowKey, MODE_LOGITS};
 use crate::run::{self, Manifest};
 use crate::shard::Shard;
 use crate::stats::correlation::SplitMix64;
-use crate::translate;
 use crate::{Error, Result};
 use candle_core::Device;
 use std::collections::{BTreeSet, HashMap};
@@ -203,15 +202,11 @@ pub fn verify(
     let items = prompt_set.select(&s.dimensions, s.limit);
     let translations = match &s.translations {
         None => None,
-        Some(cache) => {
-            let mut langs: Vec<String> = Vec::new();
-            for c in &countries {
-                if !langs.contains(&c.nllb_code) {
-                    langs.push(c.nllb_code.clone());
-                }
-            }
-            Some(translate::load_for_run(Path::new(cache), &langs, &items)?)
-        }
+        Some(cache) => Some(run::load_translations(
+            Path::new(cache),
+            &countries,
+            &items,
+        )?),
     };
     // `run --random-weights` (a GPU benchmark) names its model `random-<shape>`: its scores
     // come from seeded random weights, not from the recorded file.

@@ -10,24 +10,20 @@
 //! the judge's reading is kept in the row's `judge`.
 
 use super::{cut_at_stop_text, generate, stop_tokens, Request, RowRng, Sampling, Stop};
-use crate::cli::{Approach, Preset, RunArgs};
-use crate::countries::{self, Country};
+use crate::cli::RunArgs;
+use crate::countries::Country;
 use crate::device::DeviceSpec;
-use crate::dimension::Dimension;
 use crate::fetch;
 use crate::judge::{self, Judge, JudgeItem};
-use crate::prompts::{PromptItem, PromptSet};
+use crate::prompts::PromptItem;
 use crate::results::{self, ResultRow, ResultsWriter};
 use crate::run::{
-    check_resumable, grid, labels_info, now, progress_bar, weight_format, write_json_atomic,
-    Manifest, ModelInfo, PromptsInfo, Settings, Timing, MANIFEST_FILE, QUICK_LIMIT,
+    check_resumable, grid, labels_info, load_replicas, now, progress_bar, weight_format,
+    write_json_atomic, Manifest, ModelInfo, PromptsInfo, RunSelection, Settings, Timing,
+    MANIFEST_FILE,
 };
-use crate::scorer::Scorer;
 use crate::shard::Shard;
-use crate::template::{
-    multilingual_generate_turn, personas_generate_turn, ChatTemplate, Order, TranslatedItem,
-};
-use crate::translate::{self, LanguageTexts};
+use crate::template::{multilingual_generate_turn, personas_generate_turn, Order, TranslatedItem};
 use crate::{stats, Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -139,33 +135,14 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         greedy: args.greedy,
     };
     sampling.check().map_err(Error::Usage)?;
-    let all_countries = countries::builtin();
-    let countries = countries::select(&all_countries, args.countries.as_deref().unwrap_or("all"))?;
-    let dimensions = Dimension::parse_list(args.dimensions.as_deref().unwrap_or("all"))?;
-    let limit = args.limit.or(match args.preset {
-        Preset::Quick => Some(QUICK_LIMIT),
-        Preset::Paper => None,
-    });
-    let prompt_set = PromptSet::from_option(args.prompts.as_deref())?;
-    let items = prompt_set.select(&dimensions, limit);
-    if items.is_empty() {
-        return Err(Error::Usage(format!(
-            "the prompt set {} has no prompts for dimensions {:?}",
-            prompt_set.source, dimensions
-        )));
-    }
-    let translations: Option<Vec<LanguageTexts>> = match args.approach {
-        Approach::Personas => None,
-        Approach::Multilingual => {
-            let mut langs: Vec<String> = Vec::new();
-            for c in &countries {
-                if !langs.contains(&c.nllb_code) {
-                    langs.push(c.nllb_code.clone());
-                }
-            }
-            Some(translate::load_for_run(&args.translations, &langs, &items)?)
-        }
-    };
+    let RunSelection {
+        countries,
+        dimensions,
+        limit,
+        prompt_set,
+        items,
+        translations,
+    } = RunSelection::from_args(args)?;
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
     let (mut writer, existing) = ResultsWriter::open(&args.out)?;
 
@@ -182,11 +159,15 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     let device = devices[0].open()?;
     let format = weight_format(args.weights, &model.path, &device)?;
     let t_load = Instant::now();
-    let mut scorer = Scorer::load(&model.path, &device, format)?;
     let card_template = model.card.as_ref().and_then(|c| c.template.as_deref());
-    if card_template == Some("plain") && scorer.chat.from_model {
-        scorer.chat = ChatTemplate::new(None, "", "")?;
-    }
+    let scorer = load_replicas(
+        &model.path,
+        std::slice::from_ref(&device),
+        format,
+        card_template,
+        None,
+    )?
+    .remove(0);
     // The judge: the scored model itself unless --judge names another one.
     let judge_model = match args.judge.as_deref() {
         None => None,
@@ -197,19 +178,16 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     };
     let judge_scorer = match &judge_model {
         None => None,
-        Some(m) => {
-            let mut s = Scorer::load(
+        Some(m) => Some(
+            load_replicas(
                 &m.path,
-                &device,
+                std::slice::from_ref(&device),
                 weight_format(args.weights, &m.path, &device)?,
-            )?;
-            if m.card.as_ref().and_then(|c| c.template.as_deref()) == Some("plain")
-                && s.chat.from_model
-            {
-                s.chat = ChatTemplate::new(None, "", "")?;
-            }
-            Some(s)
-        }
+                m.card.as_ref().and_then(|c| c.template.as_deref()),
+                None,
+            )?
+            .remove(0),
+        ),
     };
     let judge_info = JudgeInfo {
         model: judge_model
@@ -235,23 +213,8 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         );
     }
     let labels = labels_info(&scorer);
-    let model_info = ModelInfo {
-        name: model.name.clone(),
-        path: model.path.display().to_string(),
-        sha256: model_sha,
-        description: scorer.model.describe(),
-        chat_template: match (scorer.chat.from_model, model.path.is_dir()) {
-            (true, false) => "gguf",
-            (true, true) => "tokenizer_config",
-            (false, _) => "plain",
-        }
-        .to_string(),
-    };
-    let prompts_info = PromptsInfo {
-        source: prompt_set.source.clone(),
-        sha256: prompt_set.hash(),
-        items: prompt_set.items.len(),
-    };
+    let model_info = ModelInfo::new(&model, model_sha, &scorer);
+    let prompts_info = PromptsInfo::of(&prompt_set);
     let generation = GenerationSettings {
         sampling: sampling.clone(),
         max_new_tokens: args.max_new_tokens,
