@@ -467,6 +467,36 @@ impl RunSelection {
     }
 }
 
+impl Settings {
+    /// What a run records of its command line; `device` is the `--devices` list as run.
+    pub(crate) fn new(
+        args: &RunArgs,
+        selection: &RunSelection,
+        format: WeightFormat,
+        device: String,
+        backend: &str,
+        generation: Option<crate::generate::run::GenerationSettings>,
+    ) -> Self {
+        let translated = selection.translations.is_some();
+        Settings {
+            approach: args.approach.code().into(),
+            preset: format!("{:?}", args.preset).to_lowercase(),
+            countries: selection.countries.iter().map(|c| c.name.clone()).collect(),
+            dimensions: selection.dimensions.clone(),
+            limit: selection.limit,
+            batch_size: args.batch_size as usize,
+            max_batch_tokens: args.max_batch_tokens as usize,
+            weights: format!("{format:?}").to_lowercase(),
+            keep_text: args.keep_text,
+            device,
+            backend: backend.into(),
+            translations: translated.then(|| args.translations.display().to_string()),
+            bleu_threshold: translated.then_some(args.bleu_threshold),
+            generation,
+        }
+    }
+}
+
 /// The translations of `items` into the languages of `countries`, from the cache at `dir`.
 pub(crate) fn load_translations(
     dir: &Path,
@@ -513,14 +543,14 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     if args.mode == Mode::Generate {
         return crate::generate::run::run(args, quiet);
     }
+    let selection = RunSelection::from_args(args)?;
     let RunSelection {
         countries,
-        dimensions,
-        limit,
         prompt_set,
         items,
         translations,
-    } = RunSelection::from_args(args)?;
+        ..
+    } = &selection;
     let devices = DeviceSpec::parse_list(&args.devices)?;
     let backend = device::backend(&devices)?;
     let shard: Option<Shard> = args.shard.as_deref().map(str::parse).transpose()?;
@@ -556,7 +586,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     }
     let labels = labels_info(scorer);
     let model_info = ModelInfo::new(&model, model_sha, scorer);
-    let prompts_info = PromptsInfo::of(&prompt_set);
+    let prompts_info = PromptsInfo::of(prompt_set);
     let started = now();
     check_resumable(
         &args.out,
@@ -572,7 +602,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     // This folder's grid (its shard), all of it: the batches are cut from the whole grid
     // (see `batch_work`), and the finished items are skipped batch by batch below.
     let t_encode = Instant::now();
-    let full_grid = grid(&items, &countries);
+    let full_grid = grid(items, countries);
     let grid_items = full_grid.len();
     let mut work = Vec::new();
     for (k, &(item, country)) in full_grid.iter().enumerate() {
@@ -599,24 +629,14 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         version: env!("CARGO_PKG_VERSION").into(),
         model: model_info,
         prompts: prompts_info,
-        settings: Settings {
-            approach: approach.into(),
-            preset: format!("{:?}", args.preset).to_lowercase(),
-            countries: countries.iter().map(|c| c.name.clone()).collect(),
-            dimensions: dimensions.clone(),
-            limit,
-            batch_size: args.batch_size as usize,
-            max_batch_tokens: args.max_batch_tokens as usize,
-            weights: format!("{format:?}").to_lowercase(),
-            keep_text: args.keep_text,
-            device: device_list(&devices),
-            backend: backend.into(),
-            translations: translations
-                .is_some()
-                .then(|| args.translations.display().to_string()),
-            bleu_threshold: translations.is_some().then_some(args.bleu_threshold),
-            generation: None,
-        },
+        settings: Settings::new(
+            args,
+            &selection,
+            format,
+            device_list(&devices),
+            backend,
+            None,
+        ),
         labels,
         started,
         finished: None,

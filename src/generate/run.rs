@@ -135,14 +135,14 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         greedy: args.greedy,
     };
     sampling.check().map_err(Error::Usage)?;
+    let selection = RunSelection::from_args(args)?;
     let RunSelection {
         countries,
-        dimensions,
-        limit,
         prompt_set,
         items,
         translations,
-    } = RunSelection::from_args(args)?;
+        ..
+    } = &selection;
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
     let (mut writer, existing) = ResultsWriter::open(&args.out)?;
 
@@ -214,7 +214,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     }
     let labels = labels_info(&scorer);
     let model_info = ModelInfo::new(&model, model_sha, &scorer);
-    let prompts_info = PromptsInfo::of(&prompt_set);
+    let prompts_info = PromptsInfo::of(prompt_set);
     let generation = GenerationSettings {
         sampling: sampling.clone(),
         max_new_tokens: args.max_new_tokens,
@@ -245,7 +245,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     let t_encode = Instant::now();
     let mut work = Vec::new();
     // Shards are cut from the same canonical grid as a logits run's.
-    let full_grid = grid(&items, &countries);
+    let full_grid = grid(items, countries);
     for (k, &(item, country)) in full_grid.iter().enumerate() {
         if shard.is_some_and(|s| !s.contains(k)) {
             continue;
@@ -318,24 +318,14 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         version: env!("CARGO_PKG_VERSION").into(),
         model: model_info,
         prompts: prompts_info,
-        settings: Settings {
-            approach: approach.into(),
-            preset: format!("{:?}", args.preset).to_lowercase(),
-            countries: countries.iter().map(|c| c.name.clone()).collect(),
-            dimensions: dimensions.clone(),
-            limit,
-            batch_size: args.batch_size as usize,
-            max_batch_tokens: args.max_batch_tokens as usize,
-            weights: format!("{format:?}").to_lowercase(),
-            keep_text: args.keep_text,
-            device: devices[0].to_string(),
-            backend: backend.into(),
-            translations: translations
-                .is_some()
-                .then(|| args.translations.display().to_string()),
-            bleu_threshold: translations.is_some().then_some(args.bleu_threshold),
-            generation: Some(generation.clone()),
-        },
+        settings: Settings::new(
+            args,
+            &selection,
+            format,
+            devices[0].to_string(),
+            backend,
+            Some(generation.clone()),
+        ),
         labels,
         started,
         finished: None,
