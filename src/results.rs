@@ -7,7 +7,7 @@ use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const RESULTS_FILE: &str = "results.jsonl";
@@ -108,38 +108,20 @@ pub struct ReadResults {
 }
 
 pub fn read(path: &Path) -> Result<ReadResults> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = BufReader::new(file);
-    let mut rows = Vec::new();
-    let mut complete_len = 0u64;
-    let mut torn_tail = false;
-    let mut line = String::new();
-    let mut line_no = 0;
-    loop {
-        line.clear();
-        let n = reader
-            .read_line(&mut line)
-            .map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        if !line.ends_with('\n') {
-            torn_tail = true;
-            break;
-        }
-        complete_len += n as u64;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let row: ResultRow = serde_json::from_str(&line)
-            .map_err(|e| Error::bad_input(path, line_no, format!("not a result row: {e}")))?;
+    parse(path, crate::jsonl::read_lines(path)?)
+}
+
+fn parse(path: &Path, lines: crate::jsonl::Lines) -> Result<ReadResults> {
+    let mut rows = Vec::with_capacity(lines.lines.len());
+    for (line_no, line) in &lines.lines {
+        let row: ResultRow = serde_json::from_str(line)
+            .map_err(|e| Error::bad_input(path, *line_no, format!("not a result row: {e}")))?;
         rows.push(row);
     }
     Ok(ReadResults {
         rows,
-        complete_len,
-        torn_tail,
+        complete_len: lines.complete_len,
+        torn_tail: lines.torn_tail,
     })
 }
 
@@ -156,15 +138,7 @@ impl ResultsWriter {
     pub fn open(dir: &Path) -> Result<(Self, Vec<ResultRow>)> {
         let path = dir.join(RESULTS_FILE);
         let existing = if path.exists() {
-            let r = read(&path)?;
-            if r.torn_tail {
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(|e| Error::io(&path, e))?;
-                f.set_len(r.complete_len).map_err(|e| Error::io(&path, e))?;
-            }
-            r.rows
+            parse(&path, crate::jsonl::open_for_append(&path)?)?.rows
         } else {
             Vec::new()
         };
@@ -269,6 +243,31 @@ pub(crate) mod tests {
         w.append(&[row("C", "p1", 0.6)]).unwrap();
         let r = read(&path).unwrap();
         assert_eq!(r.rows.len(), 3);
+        assert!(!r.torn_tail);
+    }
+
+    #[test]
+    fn a_row_torn_inside_a_multibyte_character_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, _) = ResultsWriter::open(dir.path()).unwrap();
+        let mut first = row("Japan", "p1", 0.7);
+        first.response = Some("家族のそばにいなさい".into());
+        w.append(&[first]).unwrap();
+        drop(w);
+        let path = dir.path().join(RESULTS_FILE);
+        let mut next = row("Korea", "p1", 0.4);
+        next.response = Some("가족 곁에 있어라".into());
+        let line = serde_json::to_string(&next).unwrap();
+        let start = line.find("가").unwrap();
+        // A kill one byte into the three-byte "가".
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&line.as_bytes()[..start + 1]).unwrap();
+        drop(f);
+        let (mut w, existing) = ResultsWriter::open(dir.path()).unwrap();
+        assert_eq!(existing.len(), 1);
+        w.append(&[next]).unwrap();
+        let r = read(&path).unwrap();
+        assert_eq!(r.rows.len(), 2);
         assert!(!r.torn_tail);
     }
 

@@ -14,8 +14,8 @@ use crate::prompts::PromptItem;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs::OpenOptions;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Where `translate`, `import-translations` and `run --approach multilingual` look by default.
@@ -61,6 +61,10 @@ pub struct TranslationRow {
     pub bleu: Option<f64>,
     /// Sentence chrF of the back-translation against the source, 0–1.
     pub chrf: Option<f64>,
+    /// The English text stands in for a translation nobody made (`import-translations`
+    /// without `--model`): a later `translate` translates it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kept_in_english: bool,
 }
 
 impl TranslationRow {
@@ -75,6 +79,7 @@ impl TranslationRow {
             back_translation: None,
             bleu: None,
             chrf: None,
+            kept_in_english: false,
         }
     }
 }
@@ -106,38 +111,30 @@ pub struct LangCache {
 }
 
 impl LangCache {
-    /// Read `DIR/<lang>.jsonl`; a last line without its newline (a killed writer) is cut off.
+    /// Read `DIR/<lang>.jsonl`. A last line without its newline (a killed writer, or one
+    /// writing now) is left out and left alone: only the writer cuts it
+    /// ([`LangCache::open_for_append`]).
     pub fn open(dir: &Path, lang: &str) -> Result<Self> {
+        Self::read(dir, lang, false)
+    }
+
+    /// For the folder's one writer (which holds its lock): read the file and cut off a torn
+    /// last line, so that the rows it appends start on a line of their own.
+    pub fn open_for_append(dir: &Path, lang: &str) -> Result<Self> {
+        Self::read(dir, lang, true)
+    }
+
+    fn read(dir: &Path, lang: &str, cut_torn_tail: bool) -> Result<Self> {
         let path = lang_file(dir, lang);
         let mut cache = LangCache::default();
         if !path.exists() {
             return Ok(cache);
         }
-        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-        let mut reader = BufReader::new(file);
-        let mut line = String::new();
-        let (mut line_no, mut complete) = (0usize, 0u64);
-        loop {
-            line.clear();
-            let n = reader
-                .read_line(&mut line)
-                .map_err(|e| Error::io(&path, e))?;
-            if n == 0 {
-                break;
-            }
-            line_no += 1;
-            if !line.ends_with('\n') {
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(|e| Error::io(&path, e))?;
-                f.set_len(complete).map_err(|e| Error::io(&path, e))?;
-                break;
-            }
-            complete += n as u64;
-            if line.trim().is_empty() {
-                continue;
-            }
+        let lines = match cut_torn_tail {
+            true => crate::jsonl::open_for_append(&path)?,
+            false => crate::jsonl::read_lines(&path)?,
+        };
+        for (line_no, line) in lines.lines {
             let row: TranslationRow = serde_json::from_str(&line).map_err(|e| {
                 Error::bad_input(&path, line_no, format!("not a translation row: {e}"))
             })?;
@@ -158,6 +155,17 @@ impl LangCache {
         self.rows
             .get(&(prompt_id.to_string(), field))
             .filter(|r| r.source == source)
+    }
+
+    /// The cached translation of this text: as `get`, less rows kept in English.
+    pub fn translated(
+        &self,
+        prompt_id: &str,
+        field: Field,
+        source: &str,
+    ) -> Option<&TranslationRow> {
+        self.get(prompt_id, field, source)
+            .filter(|r| !r.kept_in_english)
     }
 }
 
@@ -373,4 +381,29 @@ pub fn load_for_run(
         )));
     }
     Ok(out)
+}
+
+/// sha256 of everything a run reads from the cache (per language: every item's three texts
+/// with their round-trip BLEU, and the instructions): equal hashes, equal prompts and flags.
+pub fn texts_sha256(langs: &[LanguageTexts]) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for lang in langs {
+        let mut ids: Vec<&String> = lang.items.keys().collect();
+        ids.sort();
+        let items: Vec<(&String, Vec<(&str, Option<f64>)>)> = ids
+            .into_iter()
+            .map(|id| {
+                let rows = lang.items[id]
+                    .iter()
+                    .map(|r| (r.translation.as_str(), r.bleu))
+                    .collect();
+                (id, rows)
+            })
+            .collect();
+        let record = (&lang.lang, items, &lang.instructions);
+        hasher.update(serde_json::to_vec(&record).expect("texts serialize"));
+        hasher.update(b"\n");
+    }
+    hex::encode(hasher.finalize())
 }
