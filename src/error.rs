@@ -14,6 +14,14 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Another process writes in this output folder (it holds `DIR/.lock`).
+    #[error(
+        "{}: in use by another hofbench process (pid {holder}, holding {}/.lock); wait for it \
+         to finish or stop it, or use another folder",
+        dir.display(),
+        dir.display()
+    )]
+    Locked { dir: PathBuf, holder: String },
 
     // ---- user-supplied data (prompt sets, country tables, results files) ----
     /// A malformed record in a data file. `line` is 1-based; 0 means "the file as a whole".
