@@ -4,6 +4,7 @@
 //! two shards, or a missing or unfinished shard is refused with the folders it concerns.
 
 use crate::cli::MergeArgs;
+use crate::result_fields::{differences, Purpose, RunIdentity};
 use crate::results::{self, ResultRow, RowKey};
 use crate::run::{self, Diagnostics, Manifest, MANIFEST_FILE};
 use crate::shard::Shard;
@@ -55,40 +56,16 @@ pub fn merge_command(args: &MergeArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-/// The fields of a manifest that change results or rows, as (name, value) for comparison.
-/// Batch settings, devices and timings are left out: they do not change a result beyond float
-/// rounding of the same backend.
-fn result_fields(m: &Manifest) -> Vec<(&'static str, String)> {
-    let mut countries = m.settings.countries.clone();
-    countries.sort();
-    let mut dimensions = m.settings.dimensions.clone();
-    dimensions.sort();
-    vec![
-        ("model.name", m.model.name.clone()),
-        ("model.sha256", m.model.sha256.clone()),
-        ("model.chat_template", m.model.chat_template.clone()),
-        ("prompts.sha256", m.prompts.sha256.clone()),
-        ("labels", json(&m.labels)),
-        ("version", m.version.clone()),
-        ("settings.approach", m.settings.approach.clone()),
-        ("settings.countries", countries.join(",")),
-        ("settings.dimensions", json(&dimensions)),
-        ("settings.limit", json(&m.settings.limit)),
-        ("settings.weights", m.settings.weights.clone()),
-        ("settings.keep_text", m.settings.keep_text.to_string()),
-        ("settings.backend", m.settings.backend.clone()),
-        ("settings.bleu_threshold", json(&m.settings.bleu_threshold)),
-        ("settings.generation", json(&m.settings.generation)),
-        (
-            "shard count",
-            m.shard.map_or("none".into(), |s| s.count.to_string()),
-        ),
-        ("grid_items", m.grid_items.to_string()),
-    ]
-}
-
-fn json(value: &impl Serialize) -> String {
-    serde_json::to_string(value).expect("manifest fields serialize")
+/// The fields of a manifest that change results or rows (`result_fields`, the list a resumed
+/// run compares too), and the grid the shards cut.
+fn result_fields(m: &Manifest) -> Vec<(String, String)> {
+    let mut fields = RunIdentity::of(m).fields(Purpose::Merge);
+    fields.push((
+        "shard count".into(),
+        m.shard.map_or("none".into(), |s| s.count.to_string()),
+    ));
+    fields.push(("grid_items".into(), m.grid_items.to_string()));
+    fields
 }
 
 /// Merge shard folders into `out`. Returns the number of rows written and what was merged.
@@ -115,11 +92,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow_incomplete: bool) -> Result<(us
     }
     let first = result_fields(&manifests[0]);
     for (dir, m) in dirs.iter().zip(&manifests).skip(1) {
-        let differing: Vec<String> = result_fields(m)
+        let differing: Vec<String> = differences(&result_fields(m), &first)
             .into_iter()
-            .zip(&first)
-            .filter(|((_, mine), (_, theirs))| mine != theirs)
-            .map(|((name, mine), (_, theirs))| format!("{name} is {mine} there but {theirs}"))
+            .map(|(name, mine, theirs)| format!("{name} is {mine} there but {theirs}"))
             .collect();
         if !differing.is_empty() {
             return Err(Error::Usage(format!(
@@ -199,7 +174,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow_incomplete: bool) -> Result<(us
     }
     info.merged_from.sort_by_key(|s| s.shard.index);
 
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let _lock = crate::lock::DirLock::acquire(out)?;
     let results_path = out.join(results::RESULTS_FILE);
     if std::fs::metadata(&results_path).is_ok_and(|m| m.len() > 0) {
         return Err(Error::Usage(format!(

@@ -8,6 +8,7 @@ use crate::fetch::{self, ResolvedModel};
 use crate::models::WeightFormat;
 use crate::parallel::run_on_replicas;
 use crate::prompts::{PromptItem, PromptSet};
+use crate::result_fields::{differences, Purpose, RunIdentity};
 use crate::results::{self, ResultRow, ResultsWriter};
 use crate::scorer::{token_budget_batches, OptionScore, Scorer};
 use crate::shard::Shard;
@@ -167,6 +168,10 @@ pub struct Settings {
     /// Translation cache of a multilingual run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub translations: Option<String>,
+    /// sha256 of the cached texts the run asks (`translate::texts_sha256`): what a resumed
+    /// or merged run compares instead of the cache's path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub translations_sha256: Option<String>,
     /// Round-trip BLEU below which multilingual rows are flagged `low_bleu`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bleu_threshold: Option<f64>,
@@ -362,6 +367,16 @@ pub(crate) fn batch_work(
     token_budget_batches(&pairs, batch_size, max_batch_tokens)
 }
 
+/// The batches of `shard` among the whole grid's `batches` (all of them without a shard).
+pub(crate) fn shard_batches(batches: Vec<Range<usize>>, shard: Option<Shard>) -> Vec<Range<usize>> {
+    batches
+        .into_iter()
+        .enumerate()
+        .filter(|(b, _)| shard.is_none_or(|s| s.contains_batch(*b)))
+        .map(|(_, range)| range)
+        .collect()
+}
+
 /// One forward pass over a batch of items: both orders' scores per item, in item order.
 pub(crate) fn score_batch(scorer: &Scorer, batch: &[Work]) -> Result<Vec<OptionScore>> {
     let rows: Vec<&[u32]> = batch
@@ -491,6 +506,10 @@ impl Settings {
             device,
             backend: backend.into(),
             translations: translated.then(|| args.translations.display().to_string()),
+            translations_sha256: selection
+                .translations
+                .as_deref()
+                .map(translate::texts_sha256),
             bleu_threshold: translated.then_some(args.bleu_threshold),
             generation,
         }
@@ -540,6 +559,8 @@ impl PromptsInfo {
 }
 
 pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
+    // Held until the run ends: a second run into this folder is refused, never interleaved.
+    let _lock = crate::lock::DirLock::acquire(&args.out)?;
     if args.mode == Mode::Generate {
         return crate::generate::run::run(args, quiet);
     }
@@ -588,55 +609,65 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     let model_info = ModelInfo::new(&model, model_sha, scorer);
     let prompts_info = PromptsInfo::of(prompt_set);
     let started = now();
+    let settings = Settings::new(
+        args,
+        &selection,
+        format,
+        device_list(&devices),
+        backend,
+        None,
+    );
+    crate::generate::run::check_generation_settings(&args.out, None)?;
     check_resumable(
         &args.out,
-        &model_info,
-        &prompts_info,
-        &labels,
+        &RunIdentity {
+            version: env!("CARGO_PKG_VERSION"),
+            model: &model_info,
+            prompts: &prompts_info,
+            labels: &labels,
+            settings: &settings,
+        },
         shard,
         !existing.is_empty(),
     )?;
-    crate::generate::run::check_generation_settings(&args.out, None)?;
 
     let approach = args.approach.code();
-    // This folder's grid (its shard), all of it: the batches are cut from the whole grid
-    // (see `batch_work`), and the finished items are skipped batch by batch below.
+    // The whole grid, batched as an unsharded run batches it (see `batch_work`); a shard
+    // takes whole batches of it (see `shard`), and the finished items are skipped batch by
+    // batch below.
     let t_encode = Instant::now();
     let full_grid = grid(items, countries);
     let grid_items = full_grid.len();
-    let mut work = Vec::new();
-    for (k, &(item, country)) in full_grid.iter().enumerate() {
-        if shard.is_none_or(|s| s.contains(k)) {
-            work.push(encode_work(scorer, item, country, translations.as_deref())?);
-        }
+    let mut work = Vec::with_capacity(grid_items);
+    for &(item, country) in &full_grid {
+        work.push(encode_work(scorer, item, country, translations.as_deref())?);
     }
     let encode_secs = t_encode.elapsed().as_secs_f64();
-    let items_total = work.len();
     let (batches, padded) = batch_work(
         &mut work,
         args.batch_size as usize,
         args.max_batch_tokens as usize,
     );
+    let batches = shard_batches(batches, shard);
+    let items_total: usize = batches.iter().map(Range::len).sum();
     let key = |w: &Work| w.key(&model.name, approach);
     let pending: Vec<Range<usize>> = batches
-        .into_iter()
-        .filter(|b| work[b.clone()].iter().any(|w| !writer.is_done(&key(w))))
+        .iter()
+        .filter(|b| work[(*b).clone()].iter().any(|w| !writer.is_done(&key(w))))
+        .cloned()
         .collect();
-    let to_score = work.iter().filter(|w| !writer.is_done(&key(w))).count();
+    let to_score = batches
+        .iter()
+        .flat_map(|b| &work[b.clone()])
+        .filter(|w| !writer.is_done(&key(w)))
+        .count();
 
     let mut manifest = Manifest {
         tool: "hofbench".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         model: model_info,
         prompts: prompts_info,
-        settings: Settings::new(
-            args,
-            &selection,
-            format,
-            device_list(&devices),
-            backend,
-            None,
-        ),
+        settings,
         labels,
         started,
         finished: None,
@@ -793,12 +824,12 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-/// A folder may be resumed only by the same model, prompt set and labels.
+/// A folder holding rows may be resumed only with every result-changing setting the same
+/// (`result_fields`: model, prompts, labels, weights, backend, template, translations, …) and
+/// as the same shard: otherwise its rows would be scored two ways.
 pub(crate) fn check_resumable(
     dir: &Path,
-    model: &ModelInfo,
-    prompts: &PromptsInfo,
-    labels: &LabelsInfo,
+    new: &RunIdentity,
     shard: Option<Shard>,
     has_rows: bool,
 ) -> Result<()> {
@@ -812,19 +843,28 @@ pub(crate) fn check_resumable(
         }
         return Ok(());
     }
+    if !has_rows {
+        return Ok(());
+    }
     let old = read_manifest(dir)?;
-    if old.model.sha256 != model.sha256
-        || old.prompts.sha256 != prompts.sha256
-        || &old.labels != labels
-    {
+    let differing: Vec<String> = differences(
+        &new.fields(Purpose::Resume),
+        &RunIdentity::of(&old).fields(Purpose::Resume),
+    )
+    .into_iter()
+    .map(|(name, mine, theirs)| format!("{name} is {mine} now but {theirs} there"))
+    .collect();
+    if !differing.is_empty() {
         return Err(Error::Usage(format!(
-            "{} holds results of another model or prompt set ({} / {}); use another --out",
+            "{} holds results of {} / {} made with other settings: {}; rerun with the \
+             settings in its manifest.json or use another --out",
             dir.display(),
             old.model.name,
-            old.prompts.source
+            old.prompts.source,
+            differing.join("; ")
         )));
     }
-    if has_rows && old.shard != shard {
+    if old.shard != shard {
         let name =
             |s: Option<Shard>| s.map_or("the whole grid".to_string(), |s| format!("shard {s}"));
         return Err(Error::Usage(format!(

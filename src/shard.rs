@@ -1,12 +1,18 @@
 //! `--shard i/n`: the i-th (0-based) of n deterministic slices of a run's item grid, so that a
 //! grid can be spread over cluster nodes and the outputs combined with `hofbench merge`.
 //!
-//! An item (a country × prompt pair, both option orders) belongs to shard `k mod n`, where `k`
-//! is its position in the canonical grid order (dimensions in their fixed order, prompts in
-//! prompt-set order, countries in the built-in table's order). The assignment depends only on
-//! the grid, never on batch settings, devices or what an earlier, killed run finished, and
-//! shard sizes differ by at most one item. Round robin over a grid whose prompts are the outer
-//! loop also spreads long and short prompts evenly, so shards take about the same time.
+//! A logits run cuts shards from whole batches: the whole grid (in its canonical order:
+//! dimensions in their fixed order, prompts in prompt-set order, countries in the built-in
+//! table's order) is batched as an unsharded run batches it (`run::batch_work`), and batch `b`
+//! belongs to shard `b mod n`. Every batch is then computed with the same neighbours and
+//! padding whichever shard runs it, so merged shards equal the unsharded run bit for bit at any
+//! batch size (a row's probabilities depend on its batch at the float-rounding level). The
+//! assignment depends only on the grid and the batch settings (which shards must share), never
+//! on devices or what an earlier, killed run finished. Batches are sorted by length, so round
+//! robin spreads long and short ones evenly and shards take about the same time.
+//!
+//! A generate run, whose replies do not depend on their batch, cuts shards by item: item `k`
+//! of the canonical grid belongs to shard `k mod n`, and shard sizes differ by at most one item.
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -14,16 +20,48 @@ use std::fmt;
 use std::str::FromStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ShardFields")]
 pub struct Shard {
     /// 0-based.
     pub index: usize,
     pub count: usize,
 }
 
+/// A shard as a manifest stores it, checked before it becomes a [`Shard`]: a count of 0
+/// (which would divide by zero) or an index beyond it is a corrupt manifest, not a panic.
+#[derive(Deserialize)]
+struct ShardFields {
+    index: usize,
+    count: usize,
+}
+
+impl TryFrom<ShardFields> for Shard {
+    type Error = String;
+
+    fn try_from(s: ShardFields) -> std::result::Result<Self, String> {
+        if s.count == 0 || s.index >= s.count {
+            return Err(format!(
+                "shard {{index: {}, count: {}}} is not one of count shards (0 <= index < count)",
+                s.index, s.count
+            ));
+        }
+        Ok(Shard {
+            index: s.index,
+            count: s.count,
+        })
+    }
+}
+
 impl Shard {
-    /// Whether the item at `grid_position` of the canonical grid order is this shard's.
+    /// Whether the item at `grid_position` of the canonical grid order is this shard's (generate
+    /// runs).
     pub fn contains(&self, grid_position: usize) -> bool {
         grid_position % self.count == self.index
+    }
+
+    /// Whether batch `batch_index` of the whole grid's batches is this shard's (logits runs).
+    pub fn contains_batch(&self, batch_index: usize) -> bool {
+        batch_index % self.count == self.index
     }
 
     /// How many of a grid's `grid_items` fall in this shard.
@@ -72,6 +110,16 @@ mod tests {
             let err = bad.parse::<Shard>().unwrap_err().to_string();
             assert!(err.contains("0-based"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn a_manifest_shard_of_count_zero_is_an_error_not_a_panic() {
+        for bad in [r#"{"index":0,"count":0}"#, r#"{"index":3,"count":2}"#] {
+            let err = serde_json::from_str::<Shard>(bad).unwrap_err().to_string();
+            assert!(err.contains("0 <= index < count"), "{bad}: {err}");
+        }
+        let ok: Shard = serde_json::from_str(r#"{"index":1,"count":2}"#).unwrap();
+        assert_eq!(ok, Shard { index: 1, count: 2 });
     }
 
     #[test]

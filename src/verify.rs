@@ -239,33 +239,25 @@ pub fn verify(
             "its label tokens differ from the run's (manifest.json `labels`)",
         ));
     }
-    // The batches as the run cut them: per shard for a merged run, from each shard's settings.
-    let groups: Vec<(Option<Shard>, usize, usize)> = match &manifest.merge {
-        Some(merge) => merge
-            .merged_from
-            .iter()
-            .map(|m| (Some(m.shard), m.batch_size, m.max_batch_tokens))
-            .collect(),
-        None => vec![(manifest.shard, s.batch_size, s.max_batch_tokens)],
+    // The batches as the run cut them: the whole grid's, of the run's shard if it is one. A
+    // merged run's shards share their batch settings (merge compares them) and were cut from
+    // these very batches, so it is rebuilt as the unsharded run.
+    let shard: Option<Shard> = match &manifest.merge {
+        Some(_) => None,
+        None => manifest.shard,
     };
     let full_grid = run::grid(&items, &countries);
-    let mut work = Vec::new();
-    let mut batches = Vec::new();
-    for (shard, batch_size, max_batch_tokens) in groups {
-        let start = work.len();
-        for (k, &(item, country)) in full_grid.iter().enumerate() {
-            if shard.is_none_or(|sh| sh.contains(k)) {
-                work.push(run::encode_work(
-                    &scorers[0],
-                    item,
-                    country,
-                    translations.as_deref(),
-                )?);
-            }
-        }
-        let (cut, _) = run::batch_work(&mut work[start..], batch_size, max_batch_tokens);
-        batches.extend(cut.into_iter().map(|r| r.start + start..r.end + start));
+    let mut work = Vec::with_capacity(full_grid.len());
+    for &(item, country) in &full_grid {
+        work.push(run::encode_work(
+            &scorers[0],
+            item,
+            country,
+            translations.as_deref(),
+        )?);
     }
+    let (cut, _) = run::batch_work(&mut work, s.batch_size, s.max_batch_tokens);
+    let batches = run::shard_batches(cut, shard);
     let key_of = |w: &run::Work| w.key(&manifest.model.name, &s.approach);
     let mut batch_of: HashMap<RowKey, usize> = HashMap::new();
     for (b, range) in batches.iter().enumerate() {

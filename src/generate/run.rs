@@ -16,6 +16,7 @@ use crate::device::DeviceSpec;
 use crate::fetch;
 use crate::judge::{self, Judge, JudgeItem};
 use crate::prompts::PromptItem;
+use crate::result_fields::RunIdentity;
 use crate::results::{self, ResultRow, ResultsWriter};
 use crate::run::{
     check_resumable, grid, labels_info, load_replicas, now, progress_bar, weight_format,
@@ -231,15 +232,27 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     };
     let stop_texts: Vec<&str> = generation.stop_texts.iter().map(String::as_str).collect();
     let started = now();
+    let settings = Settings::new(
+        args,
+        &selection,
+        format,
+        devices[0].to_string(),
+        backend,
+        Some(generation.clone()),
+    );
+    check_generation_settings(&args.out, Some(&generation))?;
     check_resumable(
         &args.out,
-        &model_info,
-        &prompts_info,
-        &labels,
+        &RunIdentity {
+            version: env!("CARGO_PKG_VERSION"),
+            model: &model_info,
+            prompts: &prompts_info,
+            labels: &labels,
+            settings: &settings,
+        },
         shard,
         !existing.is_empty(),
     )?;
-    check_generation_settings(&args.out, Some(&generation))?;
 
     let approach = args.approach.code();
     let t_encode = Instant::now();
@@ -318,14 +331,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         version: env!("CARGO_PKG_VERSION").into(),
         model: model_info,
         prompts: prompts_info,
-        settings: Settings::new(
-            args,
-            &selection,
-            format,
-            devices[0].to_string(),
-            backend,
-            Some(generation.clone()),
-        ),
+        settings,
         labels,
         started,
         finished: None,

@@ -1,0 +1,121 @@
+//! Which parts of a run's manifest change its results: the one definition that a resumed run
+//! (`run::check_resumable`, logits and generate runs alike) and `merge` compare, so that
+//! neither a rerun into a folder nor a merge of shards mixes rows scored two ways.
+//!
+//! Every `settings` field counts unless it is listed in [`NOT_RESULT_CHANGING`]: a field added
+//! to `Settings` later is result-changing without anyone remembering to add it here. Nested
+//! objects are compared field by field (`settings.generation.seed`), so that a refusal names
+//! the very setting that differs.
+
+use crate::run::{LabelsInfo, Manifest, ModelInfo, PromptsInfo, Settings};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Settings that change no result: where the work ran (`device`: replicas of one backend give
+/// the very same rows; `backend` is compared), the preset's name (its `limit` is compared),
+/// and the translation folder's path (its content, `translations_sha256`, is compared).
+pub const NOT_RESULT_CHANGING: &[&str] = &[
+    "settings.device",
+    "settings.preset",
+    "settings.translations",
+];
+
+/// What the comparison is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Rerunning into a folder: a generate run may add rounds (`settings.generation.rounds`
+    /// may grow; `check_generation_settings` allows only that), and the shard is checked on
+    /// its own.
+    Resume,
+    /// Combining shards: they must cut one grid into the same number of shards.
+    Merge,
+}
+
+/// The parts of a run that identify how its rows were made.
+pub struct RunIdentity<'a> {
+    pub version: &'a str,
+    pub model: &'a ModelInfo,
+    pub prompts: &'a PromptsInfo,
+    pub labels: &'a LabelsInfo,
+    pub settings: &'a Settings,
+}
+
+impl<'a> RunIdentity<'a> {
+    pub fn of(m: &'a Manifest) -> Self {
+        Self {
+            version: &m.version,
+            model: &m.model,
+            prompts: &m.prompts,
+            labels: &m.labels,
+            settings: &m.settings,
+        }
+    }
+
+    /// (name, value) of every result-changing field, in a fixed order.
+    pub fn fields(&self, purpose: Purpose) -> Vec<(String, String)> {
+        let mut out = vec![
+            ("version".to_string(), self.version.to_string()),
+            ("model.name".into(), self.model.name.clone()),
+            ("model.sha256".into(), self.model.sha256.clone()),
+            (
+                "model.chat_template".into(),
+                self.model.chat_template.clone(),
+            ),
+            ("prompts.sha256".into(), self.prompts.sha256.clone()),
+            ("labels".into(), json(self.labels)),
+        ];
+        let mut settings = serde_json::to_value(self.settings).expect("settings serialize");
+        // Selections are sets: the command line's order changes nothing.
+        for key in ["countries", "dimensions"] {
+            if let Some(Value::Array(list)) = settings.get_mut(key) {
+                list.sort_by_key(|v| v.to_string());
+            }
+        }
+        flatten("settings", &settings, &mut out);
+        out.retain(|(name, _)| {
+            !NOT_RESULT_CHANGING.contains(&name.as_str())
+                && !(purpose == Purpose::Resume && name == "settings.generation.rounds")
+        });
+        out
+    }
+}
+
+/// The fields that differ between `mine` and `theirs`, as (name, mine, theirs); a field only
+/// one side has (a manifest written before the field existed) differs too, shown as "absent".
+pub fn differences(
+    mine: &[(String, String)],
+    theirs: &[(String, String)],
+) -> Vec<(String, String, String)> {
+    let find = |list: &[(String, String)], name: &str| {
+        list.iter()
+            .find(|(n, _)| n == name)
+            .map_or_else(|| "absent".to_string(), |(_, v)| v.clone())
+    };
+    let mut names: Vec<&String> = mine.iter().map(|(n, _)| n).collect();
+    for (n, _) in theirs {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| (name.clone(), find(mine, name), find(theirs, name)))
+        .filter(|(_, a, b)| a != b)
+        .collect()
+}
+
+fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                flatten(&format!("{prefix}.{k}"), v, out);
+            }
+        }
+        Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+fn json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("manifest fields serialize")
+}
