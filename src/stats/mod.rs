@@ -471,8 +471,8 @@ pub fn results_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Read every row under `dir` (see `results_files`). The same row in two files is an error:
-/// it would be counted twice.
+/// Read every row under `dir` (see `results_files`). The same row twice, in one file or in
+/// two, is an error: it would be counted twice.
 pub fn load(dir: &Path) -> Result<Vec<ResultRow>> {
     let mut rows = Vec::new();
     let mut seen: HashMap<results::RowKey, usize> = HashMap::new();
@@ -480,26 +480,26 @@ pub fn load(dir: &Path) -> Result<Vec<ResultRow>> {
     for (i, path) in files.iter().enumerate() {
         let file_rows = results::read(path)?.rows;
         for r in &file_rows {
-            let key = r.key();
-            if let Some(&other) = seen.get(&key) {
-                if other != i {
-                    return Err(Error::bad_input(
-                        path,
-                        0,
-                        format!(
-                            "row {}/{}/{}/{}/{} is also in {}",
-                            r.model,
-                            r.approach,
-                            r.dimension,
-                            r.country,
-                            r.prompt_id,
-                            files[other].display()
-                        ),
-                    ));
-                }
-            } else {
-                seen.insert(key, i);
+            if let Some(&other) = seen.get(&r.key()) {
+                let place = match other == i {
+                    true => "twice in this file".to_string(),
+                    false => format!("also in {}", files[other].display()),
+                };
+                return Err(Error::bad_input(
+                    path,
+                    0,
+                    format!(
+                        "row {}/{}/{}/{}/{}{} is {place}",
+                        r.model,
+                        r.approach,
+                        r.dimension,
+                        r.country,
+                        r.prompt_id,
+                        r.round.map_or(String::new(), |k| format!(" round {k}")),
+                    ),
+                ));
             }
+            seen.insert(r.key(), i);
         }
         rows.extend(file_rows);
     }
