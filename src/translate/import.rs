@@ -125,6 +125,7 @@ fn parse_file(path: &Path, by_text: &HashMap<String, &PromptItem>) -> Result<Par
                 back_translation: back_text,
                 bleu: score,
                 chrf,
+                kept_in_english: false,
             },
         ));
     }
@@ -159,8 +160,23 @@ pub fn import_files(
     let mut manifest = CacheManifest::load_or_new(dir)?;
     let mut report = ImportReport::default();
     let mut matched: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for file in files {
-        let parsed = parse_file(file, &by_text)?;
+    let parsed_files: Vec<(&PathBuf, ParsedFile)> = files
+        .iter()
+        .map(|f| Ok((f, parse_file(f, &by_text)?)))
+        .collect::<Result<_>>()?;
+    // Nothing to import is a mistake (another prompt set, a wrong file), not an empty cache
+    // that a run finds wanting later.
+    if parsed_files.iter().all(|(_, p)| p.rows.is_empty()) {
+        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        let unmatched: usize = parsed_files.iter().map(|(_, p)| p.unmatched.len()).sum();
+        return Err(Error::Usage(format!(
+            "{}: none of the {unmatched} rows matches a request of the prompt set {}; \
+             pass the --prompts the translations were made from",
+            names.join(", "),
+            prompt_set.source
+        )));
+    }
+    for (file, parsed) in parsed_files {
         let mut per_lang: BTreeMap<String, Vec<TranslationRow>> = BTreeMap::new();
         for (lang, row) in parsed.rows.iter().cloned() {
             matched
@@ -171,7 +187,7 @@ pub fn import_files(
         }
         let mut n_rows = 0;
         for (lang, rows) in per_lang {
-            let cache = LangCache::open(dir, &lang)?;
+            let cache = LangCache::open_for_append(dir, &lang)?;
             let new: Vec<TranslationRow> = rows
                 .into_iter()
                 .filter(|r| cache.rows.get(&(r.prompt_id.clone(), r.field)) != Some(r))
@@ -239,12 +255,13 @@ pub fn import_files(
                 run_pipeline(None, &texts, std::slice::from_ref(lang), opts, dir, quiet)?;
             }
             None => {
-                let cache = LangCache::open(dir, lang)?;
+                let cache = LangCache::open_for_append(dir, lang)?;
                 let rows: Vec<TranslationRow> = texts
                     .iter()
                     .filter(|(id, f, src)| cache.get(id, *f, src).is_none())
                     .map(|(id, f, src)| TranslationRow {
                         lang: lang.clone(),
+                        kept_in_english: true,
                         ..TranslationRow::english(id, *f, src)
                     })
                     .collect();
@@ -283,6 +300,7 @@ pub fn import_command(args: &crate::cli::ImportArgs, quiet: bool) -> Result<()> 
         batch_size: 16,
         back_translation: true,
     };
+    let _lock = crate::lock::DirLock::acquire(&args.out)?;
     let report = import_files(
         &args.files,
         &prompt_set,

@@ -162,6 +162,7 @@ fn translate_chunk(
             back_translation,
             bleu,
             chrf,
+            kept_in_english: false,
         });
     }
     Ok(rows)
@@ -180,10 +181,14 @@ pub fn run_pipeline(
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut report = PipelineReport::default();
     for lang in langs {
-        let cache = LangCache::open(dir, lang)?;
+        let cache = LangCache::open_for_append(dir, lang)?;
+        // A text kept in English by an import without a model is not translated yet.
         let todo: Vec<(String, Field, String)> = texts
             .iter()
-            .filter(|(id, f, src)| cache.get(id, *f, src).is_none())
+            .filter(|(id, f, src)| match lang == ENGLISH {
+                true => cache.get(id, *f, src).is_none(),
+                false => cache.translated(id, *f, src).is_none(),
+            })
             .cloned()
             .collect();
         report
@@ -271,8 +276,9 @@ pub fn translate_command(args: &crate::cli::TranslateArgs, quiet: bool) -> Resul
         back_translation: !args.no_back_translation,
     };
     let items: Vec<PromptItem> = prompt_set.items.clone();
+    // One writer per cache folder: only it may cut a torn line or append.
+    let _lock = crate::lock::DirLock::acquire(&args.out)?;
     let mut manifest = CacheManifest::load_or_new(&args.out)?;
-    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
     let record = model_record(&translator, &opts)?;
     if !manifest.models.contains(&record) {
         manifest.models.push(record);
