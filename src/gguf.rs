@@ -41,11 +41,43 @@ impl GgufFile {
             .map_err(|e| Error::io(path, e))?;
         let content = Content::read(&mut reader)
             .map_err(|e| Error::model(path, format!("not a readable GGUF file: {e}")))?;
-        Ok(Self {
+        let file = Self {
             path: path.to_path_buf(),
             content,
             reader,
-        })
+        };
+        file.check_block_count()?;
+        Ok(file)
+    }
+
+    /// `{arch}.block_count` sizes per-layer tables before any layer's tensors are read: a
+    /// count beyond the `blk.N.*` tensors the file holds (a 1 KB file claiming 2^32 - 1
+    /// layers) is refused here, before anything is allocated by it.
+    fn check_block_count(&self) -> Result<()> {
+        let Some(Value::String(arch)) = self.get("general.architecture") else {
+            return Ok(());
+        };
+        let key = format!("{arch}.block_count");
+        let Some(claimed) = self.optional(&key, Self::u64)? else {
+            return Ok(());
+        };
+        let blocks: std::collections::BTreeSet<u64> = self
+            .content
+            .tensor_infos
+            .keys()
+            .filter_map(|name| name.strip_prefix("blk.")?.split('.').next()?.parse().ok())
+            .collect();
+        let provided = blocks.len() as u64;
+        if claimed > provided {
+            return Err(Error::model(
+                &self.path,
+                format!(
+                    "{key} = {claimed}, but the file's tensors provide blocks {}",
+                    describe_blocks(&blocks)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
@@ -122,6 +154,18 @@ impl GgufFile {
         self.content
             .tensor(&mut self.reader, name, device)
             .map_err(|e| Error::model(&self.path, format!("tensor {name}: {e}")))
+    }
+}
+
+/// "0..=3" for consecutive blocks, else the first few indices; "none" for none.
+fn describe_blocks(blocks: &std::collections::BTreeSet<u64>) -> String {
+    match (blocks.first(), blocks.last()) {
+        (None, _) | (_, None) => "none".into(),
+        (Some(a), Some(b)) if b - a + 1 == blocks.len() as u64 => format!("{a}..={b}"),
+        _ => {
+            let shown: Vec<String> = blocks.iter().take(8).map(u64::to_string).collect();
+            format!("{} ({} in all)", shown.join(", "), blocks.len())
+        }
     }
 }
 
@@ -228,6 +272,20 @@ impl<'a, R: Read> HeaderCheck<'a, R> {
             extents.push((name, extent));
         }
         let data_start = h.pos.div_ceil(alignment) * alignment;
+        // Tensors must not share bytes: two names over one extent would let a small file pass
+        // for a large model (and read one block's bytes as another's).
+        let mut by_offset: Vec<&(String, (u64, u64))> =
+            extents.iter().filter(|(_, (_, b))| *b > 0).collect();
+        by_offset.sort_by_key(|(_, (offset, _))| *offset);
+        for pair in by_offset.windows(2) {
+            let ((a, (a_off, a_len)), (b, (b_off, _))) = (pair[0], pair[1]);
+            if a_off.saturating_add(*a_len) > *b_off {
+                return Err(format!(
+                    "tensors {a:?} ({a_len} bytes at offset {a_off}) and {b:?} (at offset \
+                     {b_off}) overlap"
+                ));
+            }
+        }
         for (name, (offset, bytes)) in extents {
             let end = data_start
                 .checked_add(offset)

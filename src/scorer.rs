@@ -201,7 +201,8 @@ impl Scorer {
             template.as_deref(),
             &token(tokenizer.bos_id),
             &token(tokenizer.eos_id),
-        )?;
+        )
+        .map_err(|e| Error::model(path, e.to_string()))?;
         let model = models::load_gguf(&mut gguf, device, format)?;
         Self::new(path, model, tokenizer, chat)
     }
@@ -215,7 +216,8 @@ impl Scorer {
             prompt.chat_template.as_deref(),
             prompt.bos_token.as_deref().unwrap_or_default(),
             prompt.eos_token.as_deref().unwrap_or_default(),
-        )?;
+        )
+        .map_err(|e| Error::model(dir, e.to_string()))?;
         let model = models::load_hf(dir, device, format)?;
         Self::new(dir, model, tokenizer, chat)
     }
@@ -226,6 +228,10 @@ impl Scorer {
         tokenizer: GgufTokenizer,
         chat: ChatTemplate,
     ) -> Result<Self> {
+        // The template is the file's code: try it once here, so that one that loops, blows
+        // up or raises fails the load with the file's name, not a run midway.
+        chat.render_user_turn("Should I stay or go?")
+            .map_err(|e| Error::model(path, e.to_string()))?;
         let labels = LabelTokens::from_tokenizer(&tokenizer)?;
         if tokenizer.vocab_size() > model.vocab_size() {
             return Err(Error::model(

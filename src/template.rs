@@ -177,7 +177,9 @@ impl ChatTemplate {
         // Hugging Face renders chat templates with these jinja2 settings; templates rely on them.
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_unknown_method_callback(crate::template_limits::unknown_method_callback);
+        // The template is the model file's code: fuel, width and output limits.
+        crate::template_limits::install(&mut env);
         env.add_function(
             "raise_exception",
             |msg: String| -> std::result::Result<String, minijinja::Error> {
@@ -204,17 +206,28 @@ impl ChatTemplate {
             role: "user",
             content,
         }];
-        self.env
-            .get_template("chat")
-            .and_then(|t| {
-                t.render(context! {
+        let mut out = crate::template_limits::CappedOutput::default();
+        let rendered = self.env.get_template("chat").and_then(|t| {
+            t.render_captured_to(
+                context! {
                     messages => messages,
                     add_generation_prompt => true,
                     bos_token => self.bos_token,
                     eos_token => self.eos_token,
-                })
-            })
-            .map_err(|e| Error::Template(format!("{e:#}")))
+                },
+                &mut out,
+            )
+            .map(drop)
+        });
+        match rendered {
+            Ok(_) => String::from_utf8(out.bytes)
+                .map_err(|_| Error::Template("the rendered prompt is not UTF-8".into())),
+            Err(_) if out.overflowed => Err(Error::Template(format!(
+                "the rendered prompt exceeds {} bytes",
+                crate::template_limits::MAX_OUTPUT_BYTES
+            ))),
+            Err(e) => Err(Error::Template(format!("{e:#}"))),
+        }
     }
 }
 

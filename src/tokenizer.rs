@@ -509,6 +509,9 @@ impl HfPromptConfig {
     }
 }
 
+/// Largest token id + 1 a tokenizer.json may use (Gemma 3 has 262 144 tokens).
+const MAX_VOCAB_IDS: usize = 1 << 23;
+
 impl GgufTokenizer {
     /// Load a Hugging Face folder's `tokenizer.json` as it is; `prompt` (its
     /// tokenizer_config.json) names the BOS and EOS tokens. Added tokens written in the text
@@ -525,6 +528,18 @@ impl GgufTokenizer {
             .map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))?;
         let vocab = tokenizer.get_vocab(true);
         let n = vocab.values().map(|&id| id as usize + 1).max().unwrap_or(0);
+        // The piece table is sized by the largest id: an id far beyond the vocabulary (a
+        // hostile or corrupt file) must not size it.
+        if n > MAX_VOCAB_IDS || n > 2 * vocab.len() + 1024 {
+            return Err(Error::model(
+                &path,
+                format!(
+                    "token id {} is far beyond the vocabulary's {} tokens",
+                    n - 1,
+                    vocab.len()
+                ),
+            ));
+        }
         let mut pieces = vec![String::new(); n];
         for (piece, id) in vocab {
             pieces[id as usize] = piece;

@@ -1,5 +1,6 @@
 //! Model code, one file per architecture family, behind one trait the scorer talks to.
 
+mod config_bounds;
 pub mod decoder;
 pub mod gemma;
 pub mod llama;
@@ -186,6 +187,7 @@ pub fn load_hf(dir: &Path, device: &Device, format: WeightFormat) -> Result<Box<
     })?;
     let config: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Error::bad_input(&path, e.line(), e.to_string()))?;
+    config_bounds::check(&path, &config)?;
     let model_type = config["model_type"].as_str().unwrap_or_default();
     if model_type == "llama" {
         let cfg: llama::Config = serde_json::from_value(config)
