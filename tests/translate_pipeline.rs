@@ -519,8 +519,30 @@ fn a_killed_translate_resumes_to_the_same_cache() {
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    child.kill().ok();
-    child.wait().unwrap();
+    // The kill must land while the child still runs and before the cache is complete, or the
+    // resume below would test nothing.
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "translate finished before the kill"
+    );
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the child was killed, not finished");
+    let lines_of = |dir: &Path| -> usize {
+        ["fra_Latn", "deu_Latn"]
+            .iter()
+            .map(|l| {
+                std::fs::read_to_string(lang_file(dir, l))
+                    .map(|t| t.lines().count())
+                    .unwrap_or(0)
+            })
+            .sum()
+    };
+    let (after_kill, complete) = (lines_of(&killed), lines_of(&whole));
+    assert!(
+        after_kill < complete,
+        "the killed cache holds {after_kill} of {complete} rows: not incomplete"
+    );
     assert!(cmd(&killed).status().unwrap().success());
     for lang in ["fra_Latn", "deu_Latn"] {
         assert_eq!(rows(&killed, lang), rows(&whole, lang), "{lang}");
@@ -618,4 +640,94 @@ fn translate_takes_a_hub_id_from_an_offline_cache() {
         !missing.status.success() && err.contains("models--tiny--absent"),
         "{err}"
     );
+}
+
+/// A translation cache whose writer was killed inside a multi-byte character: readers (a run,
+/// `stats`) skip the torn line and leave the file alone; only the writer cuts it, and appends.
+#[test]
+fn a_cache_line_torn_inside_a_multibyte_character_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let row = |id: &str, text: &str| TranslationRow {
+        translation: text.to_string(),
+        lang: "jpn_Jpan".into(),
+        ..TranslationRow::english(id, Field::Request, "Should I stay?")
+    };
+    let first = serde_json::to_string(&row("a", "残るべきですか")).unwrap();
+    let second = serde_json::to_string(&row("b", "行くべきですか")).unwrap();
+    let cut = second.find("行").unwrap() + 1; // one byte into a three-byte character
+    let bytes = [format!("{first}\n").as_bytes(), &second.as_bytes()[..cut]].concat();
+    let path = lang_file(dir.path(), "jpn_Jpan");
+    std::fs::write(&path, &bytes).unwrap();
+    let read = LangCache::open(dir.path(), "jpn_Jpan").unwrap();
+    assert_eq!(read.rows.len(), 1);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "a reader truncated the cache"
+    );
+    let written = LangCache::open_for_append(dir.path(), "jpn_Jpan").unwrap();
+    assert_eq!(written.rows.len(), 1);
+    hofbench::translate::append_rows(dir.path(), "jpn_Jpan", &[row("b", "行くべきですか")])
+        .unwrap();
+    assert_eq!(rows(dir.path(), "jpn_Jpan").len(), 2);
+}
+
+/// Texts an import without `--model` kept in English are not translations: a later
+/// `translate` (here the pipeline with the tiny NLLB) translates them.
+#[test]
+fn texts_kept_in_english_are_translated_by_a_later_translate() {
+    let prompts = PromptSet::load(&fixture("paper_prompts.csv")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    import_files(
+        &[fixture("paper_translations.csv")],
+        &prompts,
+        dir.path(),
+        None,
+        &opts(),
+        true,
+    )
+    .unwrap();
+    let first = &prompts.items[0];
+    let kept = LangCache::open(dir.path(), "fra_Latn").unwrap();
+    let action = kept
+        .get(&first.id, Field::HighAction, &first.high_action)
+        .unwrap();
+    assert!(action.kept_in_english, "{action:?}");
+    let texts: Vec<(String, Field, String)> = texts_of(&prompts.items[..1])
+        .into_iter()
+        .filter(|(_, f, _)| *f != Field::Request)
+        .collect();
+    let t = tiny();
+    let langs = ["fra_Latn".to_string()];
+    let report = run_pipeline(Some(&t), &texts, &langs, &opts(), dir.path(), true).unwrap();
+    assert_eq!(report.already_cached["fra_Latn"], 0);
+    assert_eq!(report.written["fra_Latn"], texts.len());
+    let now = LangCache::open(dir.path(), "fra_Latn").unwrap();
+    let action = now
+        .get(&first.id, Field::HighAction, &first.high_action)
+        .unwrap();
+    assert!(!action.kept_in_english && action.back_translation.is_some());
+}
+
+/// An import whose rows match no prompt is an error (exit status 1) that says why, and
+/// leaves no cache behind.
+#[test]
+fn an_import_that_matches_nothing_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cache");
+    let o = bin()
+        .args(["--quiet", "import-translations"])
+        .arg(fixture("paper_translations.csv"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    // The builtin prompt set is not the fixture's: nothing matches.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("paper_translations.csv") && err.contains("matches a request"),
+        "{err}"
+    );
+    assert!(!lang_file(&out, "fra_Latn").exists());
 }
