@@ -566,3 +566,217 @@ fn kill_9_at_random_points_loses_and_repeats_nothing() {
     );
     assert!(manifest(&killed)["finished"].is_string());
 }
+
+/// Shards are whole batches of the unsharded run's batches: merged, they equal it bit for
+/// bit at a batch size where rows share their passes (batch 1 proves nothing about that).
+#[test]
+fn merged_shards_equal_an_unsharded_run_at_batch_size_8() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |name: &str| tmp.path().join(name);
+    let prompts = short_prompts(tmp.path(), 4);
+    let base = grid_args(&prompts, "Japan,Albania,India,Sweden,Greece,Iceland", "4");
+    let whole = dir("whole");
+    ok(&hofbench(&with(
+        &base,
+        &["--batch-size", "8", "--out", s(&whole)],
+    )));
+    let mut shards = Vec::new();
+    let mut items = 0;
+    for i in 0..3 {
+        let d = dir(&format!("shard{i}"));
+        let shard = format!("{i}/3");
+        ok(&hofbench(&with(
+            &base,
+            &["--batch-size", "8", "--shard", &shard, "--out", s(&d)],
+        )));
+        items += manifest(&d)["items_total"].as_u64().unwrap();
+        shards.push(d);
+    }
+    assert_eq!(items, 120);
+    let merged = dir("merged");
+    let mut args = vec!["--quiet", "merge"];
+    args.extend(shards.iter().map(|d| s(d)));
+    args.extend(["--out", s(&merged)]);
+    ok(&hofbench(&args));
+    assert_eq!(
+        rows_by_key(&merged),
+        rows_by_key(&whole),
+        "merged shards equal the unsharded run bit for bit"
+    );
+    let out = ok(&hofbench(&["verify", s(&merged), "--sample", "200"]));
+    assert!(out.contains("(bit-identical)"), "{out}");
+    // Shards of other batch settings cut the grid differently: they do not merge.
+    let other = dir("other");
+    ok(&hofbench(&with(
+        &base,
+        &["--batch-size", "4", "--shard", "1/3", "--out", s(&other)],
+    )));
+    fails_with(
+        &hofbench(&[
+            "merge",
+            s(&shards[0]),
+            s(&other),
+            s(&shards[2]),
+            "--out",
+            s(&dir("m")),
+        ]),
+        &["settings.batch_size is 4 there but 8"],
+    );
+}
+
+/// A rerun into a folder with rows must use every result-changing setting of its manifest;
+/// how the work is spread (`--devices` replicas) may change.
+#[test]
+fn a_resumed_run_refuses_other_result_changing_settings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prompts = short_prompts(tmp.path(), 2);
+    let base = grid_args(&prompts, "Japan,Albania", "2");
+    let out = tmp.path().join("run");
+    ok(&hofbench(&with(&base, &["--out", s(&out)])));
+    let before = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    for (flags, field) in [
+        (&["--weights", "quantized"][..], "settings.weights is quantized now but f32"),
+        (&["--keep-text"][..], "settings.keep_text is true now but false"),
+        (&["--batch-size", "2"][..], "settings.batch_size is 2 now but 8"),
+        (&["--max-batch-tokens", "64"][..], "settings.max_batch_tokens"),
+    ] {
+        let mut args = with(&base, flags);
+        args.extend(["--out", s(&out)]);
+        fails_with(&hofbench(&args), &[s(&out), field, "use another --out"]);
+        assert_eq!(
+            std::fs::read_to_string(out.join("manifest.json")).unwrap(),
+            before,
+            "{flags:?}: a refused run leaves the manifest alone"
+        );
+    }
+    ok(&hofbench(&with(
+        &base,
+        &["--devices", "cpu,cpu", "--out", s(&out)],
+    )));
+}
+
+/// The multilingual run's translations are compared by content, not by path, and its
+/// --bleu-threshold counts too.
+#[test]
+fn a_resumed_multilingual_run_refuses_other_translations_or_threshold() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/translations");
+    let prompts = format!("{fixtures}/paper_prompts.csv");
+    let cache = tmp.path().join("cache");
+    ok(&hofbench(&[
+        "--quiet",
+        "import-translations",
+        &format!("{fixtures}/paper_translations.csv"),
+        "--prompts",
+        &prompts,
+        "--out",
+        s(&cache),
+    ]));
+    let out = tmp.path().join("run");
+    let args = |cache: &Path, more: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "--quiet",
+            "run",
+            "--model",
+            MODEL,
+            "--approach",
+            "multilingual",
+            "--prompts",
+            &prompts,
+            "--countries",
+            "France",
+            "--translations",
+            s(cache),
+            "--out",
+            s(&out),
+        ]
+        .map(String::from)
+        .to_vec();
+        a.extend(more.iter().map(|m| m.to_string()));
+        a
+    };
+    let run = |a: Vec<String>| hofbench(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    ok(&run(args(&cache, &[])));
+    fails_with(
+        &run(args(&cache, &["--bleu-threshold", "0.5"])),
+        &["settings.bleu_threshold is 0.5 now but 0.2"],
+    );
+    // The same texts in another folder: the same run.
+    let copy = tmp.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    for f in std::fs::read_dir(&cache).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, copy.join(f.file_name().unwrap())).unwrap();
+    }
+    ok(&run(args(&copy, &[])));
+    // A retranslated request (a later row replaces the earlier one): other results.
+    let file = copy.join("fra_Latn.jsonl");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let mut changed = first.clone();
+    changed["translation"] = serde_json::json!("Une autre traduction ?");
+    std::fs::write(&file, format!("{text}{changed}\n")).unwrap();
+    fails_with(&run(args(&copy, &[])), &["settings.translations_sha256"]);
+}
+
+/// One process per output folder: while one holds DIR/.lock, run, merge and
+/// import-translations into DIR are refused with the holder's pid.
+#[test]
+fn a_second_process_on_a_folder_is_refused_with_the_holders_pid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prompts = short_prompts(tmp.path(), 1);
+    let dir = tmp.path().join("busy");
+    let held = hofbench::lock::DirLock::acquire(&dir).unwrap();
+    let pid = format!("pid {}", std::process::id());
+    fails_with(
+        &hofbench(&with(
+            &grid_args(&prompts, "Japan", "1"),
+            &["--out", s(&dir)],
+        )),
+        &[s(&dir), &pid, "in use by another hofbench process"],
+    );
+    assert!(!dir.join("results.jsonl").exists(), "nothing was written");
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/translations");
+    fails_with(
+        &hofbench(&[
+            "import-translations",
+            &format!("{fixtures}/paper_translations.csv"),
+            "--prompts",
+            &format!("{fixtures}/paper_prompts.csv"),
+            "--out",
+            s(&dir),
+        ]),
+        &[&pid],
+    );
+    let shard = tmp.path().join("shard");
+    ok(&hofbench(&with(
+        &grid_args(&prompts, "Japan", "1"),
+        &["--shard", "0/1", "--out", s(&shard)],
+    )));
+    fails_with(
+        &hofbench(&["merge", s(&shard), "--out", s(&dir)]),
+        &[&pid],
+    );
+    drop(held);
+    ok(&hofbench(&["--quiet", "merge", s(&shard), "--out", s(&dir)]));
+}
+
+/// The same row twice in one results.jsonl would be counted twice: stats refuses it.
+#[test]
+fn stats_refuses_a_row_twice_in_one_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prompts = short_prompts(tmp.path(), 1);
+    let out = tmp.path().join("run");
+    ok(&hofbench(&with(
+        &grid_args(&prompts, "Japan,Albania", "1"),
+        &["--out", s(&out)],
+    )));
+    let file = out.join("results.jsonl");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let first = text.lines().next().unwrap();
+    std::fs::write(&file, format!("{text}{first}\n")).unwrap();
+    fails_with(
+        &hofbench(&["stats", s(&out)]),
+        &["results.jsonl", "twice in this file"],
+    );
+}
