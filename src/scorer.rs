@@ -186,6 +186,16 @@ pub struct Scorer {
     pub labels: LabelTokens,
 }
 
+/// A model file's loading error that does not say which file (a shape the forward pass
+/// refuses, a tokenizer error) gets the file's path: the file is untrusted input, and the user
+/// must know which one to replace.
+fn naming(path: &Path, e: Error) -> Error {
+    match e {
+        Error::Io { .. } | Error::BadInput { .. } | Error::Model { .. } => e,
+        other => Error::model(path, other.to_string()),
+    }
+}
+
 impl Scorer {
     /// Load a GGUF file, or a Hugging Face model folder (config.json, safetensors,
     /// tokenizer.json, tokenizer_config.json).
@@ -194,7 +204,8 @@ impl Scorer {
             return Self::load_hf(path, device, format);
         }
         let mut gguf = GgufFile::open(path)?;
-        let tokenizer = GgufTokenizer::from_gguf(&gguf.content, path)?;
+        let tokenizer =
+            GgufTokenizer::from_gguf(&gguf.content, path).map_err(|e| naming(path, e))?;
         let template = gguf.optional("tokenizer.chat_template", GgufFile::string)?;
         let token = |id: Option<u32>| id.and_then(|i| tokenizer.token_text(i)).unwrap_or_default();
         let chat = ChatTemplate::new(
@@ -203,7 +214,7 @@ impl Scorer {
             &token(tokenizer.eos_id),
         )
         .map_err(|e| Error::model(path, e.to_string()))?;
-        let model = models::load_gguf(&mut gguf, device, format)?;
+        let model = models::load_gguf(&mut gguf, device, format).map_err(|e| naming(path, e))?;
         Self::new(path, model, tokenizer, chat)
     }
 
@@ -211,14 +222,14 @@ impl Scorer {
     /// BOS/EOS tokens from tokenizer_config.json (or chat_template.jinja).
     fn load_hf(dir: &Path, device: &Device, format: WeightFormat) -> Result<Self> {
         let prompt = HfPromptConfig::read(dir)?;
-        let tokenizer = GgufTokenizer::from_hf_dir(dir, &prompt)?;
+        let tokenizer = GgufTokenizer::from_hf_dir(dir, &prompt).map_err(|e| naming(dir, e))?;
         let chat = ChatTemplate::new(
             prompt.chat_template.as_deref(),
             prompt.bos_token.as_deref().unwrap_or_default(),
             prompt.eos_token.as_deref().unwrap_or_default(),
         )
         .map_err(|e| Error::model(dir, e.to_string()))?;
-        let model = models::load_hf(dir, device, format)?;
+        let model = models::load_hf(dir, device, format).map_err(|e| naming(dir, e))?;
         Self::new(dir, model, tokenizer, chat)
     }
 
@@ -232,6 +243,11 @@ impl Scorer {
         // up or raises fails the load with the file's name, not a run midway.
         chat.render_user_turn("Should I stay or go?")
             .map_err(|e| Error::model(path, e.to_string()))?;
+        // One token through the model: shapes its config claims but its weights do not
+        // back fail here, naming the file, rather than in the first batch of a run.
+        model
+            .next_token_logits(&[&[0]])
+            .map_err(|e| naming(path, e))?;
         let labels = LabelTokens::from_tokenizer(&tokenizer)?;
         if tokenizer.vocab_size() > model.vocab_size() {
             return Err(Error::model(

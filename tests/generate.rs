@@ -137,6 +137,12 @@ fn greedy_output_does_not_depend_on_batch_or_neighbours() {
         for (reply, &r) in batch.iter().zip(&shuffled) {
             assert_eq!(reply.tokens, alone[r], "{family} row {r}");
         }
+        // Beyond 16 rows (where steps once left the row-dot kernel for gemm): 32 rows.
+        let many: Vec<usize> = (0..32).map(|i| (i * 5 + 1) % prompts.len()).collect();
+        let batch = run(m.as_ref(), &prompts, &many, &greedy(1.5), 16, &[]);
+        for (reply, &r) in batch.iter().zip(&many) {
+            assert_eq!(reply.tokens, alone[r], "{family} row {r} of 32");
+        }
     }
 }
 
@@ -328,16 +334,36 @@ fn a_killed_generate_run_resumes_with_the_same_text() {
         assert!(r["tokens_generated"].as_u64().unwrap() <= 12);
         assert!(r["response"].is_string());
     }
-    // A run killed after five rows, in the middle of writing the sixth.
-    ok(&args(&resumed));
-    let text = std::fs::read_to_string(resumed.join("results.jsonl")).unwrap();
-    let mut cut: String = text.lines().take(5).map(|l| format!("{l}\n")).collect();
-    cut.push_str("{\"model\":\"gemma3\",\"appro");
-    std::fs::write(resumed.join("results.jsonl"), cut).unwrap();
+    // A run SIGKILLed once its first batch is written, while it still runs; then what a kill
+    // in the middle of a write leaves, a line cut inside a multi-byte character.
+    let file = resumed.join("results.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hofbench"))
+        .args(args(&resumed))
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while std::fs::metadata(&file).map_or(0, |m| m.len()) == 0 {
+        assert!(t0.elapsed().as_secs() < 300, "no row written in time");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run finished before the kill"
+    );
+    child.kill().unwrap(); // SIGKILL
+    assert!(!child.wait().unwrap().success());
+    let text = std::fs::read_to_string(&file).unwrap();
+    let complete = text.rfind('\n').map_or("", |end| &text[..=end]);
+    let done = complete.lines().count();
+    assert!((1..12).contains(&done), "{done} of 12 rows after the kill");
+    let torn = format!("{complete}{{\"model\":\"gemma3\",\"response\":\"日本");
+    let cut = torn.len() - 2; // inside the three bytes of "本"
+    std::fs::write(&file, &torn.as_bytes()[..cut]).unwrap();
     let loud: Vec<String> = args(&resumed).into_iter().skip(1).collect();
     let log = ok(&loud);
     assert!(
-        log.contains("resuming: 5 of 12 replies already done"),
+        log.contains(&format!("resuming: {done} of 12 replies already done")),
         "{log}"
     );
     // The same text; the judge's probabilities move by float noise (~1e-8) with the batch

@@ -237,3 +237,427 @@ fn errors_name_the_file_and_the_problem() {
     bad_type[at..at + 4].copy_from_slice(&99u32.to_le_bytes());
     check(&bad_type, "unknown or unsupported type 99");
 }
+
+/// A GGUF taken apart into its metadata entries (raw bytes), tensor infos and data, so that
+/// structural mutations (renamed tensors, other layer counts, overlapping extents) can be
+/// written back as well-formed files that reach past the header checks.
+struct Parsed {
+    version: u32,
+    /// (key, value type, value bytes).
+    kvs: Vec<(String, u32, Vec<u8>)>,
+    /// (name, dims, type, offset).
+    tensors: Vec<(String, Vec<u64>, u32, u64)>,
+    data: Vec<u8>,
+}
+
+const ALIGN: usize = 32;
+
+fn parse(f: &[u8]) -> Parsed {
+    let mut at = 0usize;
+    let u32_at = |at: &mut usize| {
+        let v = u32::from_le_bytes(f[*at..*at + 4].try_into().unwrap());
+        *at += 4;
+        v
+    };
+    let u64_at = |at: &mut usize| {
+        let v = u64::from_le_bytes(f[*at..*at + 8].try_into().unwrap());
+        *at += 8;
+        v
+    };
+    let string_at = |at: &mut usize| {
+        let n = u64_at(at) as usize;
+        let s = String::from_utf8(f[*at..*at + n].to_vec()).unwrap();
+        *at += n;
+        s
+    };
+    fn skip_value(f: &[u8], at: &mut usize, ty: u32) {
+        let fixed = |t: u32| match t {
+            0 | 1 | 7 => Some(1),
+            2 | 3 => Some(2),
+            4..=6 => Some(4),
+            10..=12 => Some(8),
+            _ => None,
+        };
+        match ty {
+            8 => {
+                let n = u64::from_le_bytes(f[*at..*at + 8].try_into().unwrap()) as usize;
+                *at += 8 + n;
+            }
+            9 => {
+                let inner = u32::from_le_bytes(f[*at..*at + 4].try_into().unwrap());
+                let n = u64::from_le_bytes(f[*at + 4..*at + 12].try_into().unwrap());
+                *at += 12;
+                for _ in 0..n {
+                    skip_value(f, at, inner);
+                }
+            }
+            t => *at += fixed(t).expect("value type"),
+        }
+    }
+    assert_eq!(&f[..4], b"GGUF");
+    at += 4;
+    let version = u32_at(&mut at);
+    let (n_tensors, n_kv) = (u64_at(&mut at), u64_at(&mut at));
+    let mut kvs = Vec::new();
+    for _ in 0..n_kv {
+        let key = string_at(&mut at);
+        let ty = u32_at(&mut at);
+        let start = at;
+        skip_value(f, &mut at, ty);
+        kvs.push((key, ty, f[start..at].to_vec()));
+    }
+    let mut tensors = Vec::new();
+    for _ in 0..n_tensors {
+        let name = string_at(&mut at);
+        let n_dims = u32_at(&mut at);
+        let dims = (0..n_dims).map(|_| u64_at(&mut at)).collect();
+        let ty = u32_at(&mut at);
+        let offset = u64_at(&mut at);
+        tensors.push((name, dims, ty, offset));
+    }
+    assert!(kvs.iter().all(|(k, _, _)| k != "general.alignment"));
+    let data_start = at.div_ceil(ALIGN) * ALIGN;
+    Parsed {
+        version,
+        kvs,
+        tensors,
+        data: f[data_start..].to_vec(),
+    }
+}
+
+fn write(p: &Parsed) -> Vec<u8> {
+    let mut out = b"GGUF".to_vec();
+    out.extend(p.version.to_le_bytes());
+    out.extend((p.tensors.len() as u64).to_le_bytes());
+    out.extend((p.kvs.len() as u64).to_le_bytes());
+    let string = |out: &mut Vec<u8>, s: &str| {
+        out.extend((s.len() as u64).to_le_bytes());
+        out.extend(s.as_bytes());
+    };
+    for (key, ty, value) in &p.kvs {
+        string(&mut out, key);
+        out.extend(ty.to_le_bytes());
+        out.extend(value);
+    }
+    for (name, dims, ty, offset) in &p.tensors {
+        string(&mut out, name);
+        out.extend((dims.len() as u32).to_le_bytes());
+        for d in dims {
+            out.extend(d.to_le_bytes());
+        }
+        out.extend(ty.to_le_bytes());
+        out.extend(offset.to_le_bytes());
+    }
+    out.resize(out.len().div_ceil(ALIGN) * ALIGN, 0);
+    out.extend(&p.data);
+    out
+}
+
+fn set_u32(p: &mut Parsed, key: &str, v: u32) {
+    let kv = p.kvs.iter_mut().find(|(k, _, _)| k == key).unwrap();
+    assert_eq!(kv.1, 4, "{key} is a u32");
+    kv.2 = v.to_le_bytes().to_vec();
+}
+
+/// Everything `run` does with a model file before scoring: the scorer's load (tokenizer,
+/// chat template tried once, model, label tokens), then one forward pass.
+fn load_through_the_scorer(path: &Path) -> hofbench::Result<()> {
+    let scorer = hofbench::scorer::Scorer::load(path, &Device::Cpu, WeightFormat::F32)?;
+    let (_, ids) = scorer.encode_user_turn("Should I stay?")?;
+    let ids: Vec<u32> = ids
+        .iter()
+        .map(|i| i % scorer.model.vocab_size() as u32)
+        .collect();
+    // A prompt the loaded model refuses (longer than its context, say) is a usage error of
+    // scoring, not of the file; it must only not panic.
+    let _ = scorer.model.next_token_logits(&[&ids]);
+    Ok(())
+}
+
+/// Run `load` on `bytes` written to `path`: it must return (Ok or an error naming the file),
+/// never panic. Returns the error text, if any.
+fn outcome(
+    path: &Path,
+    bytes: &[u8],
+    what: &str,
+    load: fn(&Path) -> hofbench::Result<()>,
+) -> Option<String> {
+    std::fs::write(path, bytes).unwrap();
+    match catch_unwind(AssertUnwindSafe(|| load(path))) {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => {
+            let msg = e.to_string();
+            let name = path.file_name().unwrap().to_str().unwrap();
+            assert!(
+                msg.contains(name),
+                "{what}: the error does not name the file: {msg}"
+            );
+            Some(msg)
+        }
+        Err(_) => panic!("{what}: the loader panicked"),
+    }
+}
+
+#[test]
+fn structural_mutations_through_the_whole_load_fail_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("structural.gguf");
+    let base = parse(&fixture("tiny-q4_0.gguf"));
+    assert_eq!(
+        write(&base),
+        fixture("tiny-q4_0.gguf"),
+        "the rewriter round-trips"
+    );
+    let blocks = base
+        .tensors
+        .iter()
+        .filter_map(|(n, ..)| {
+            n.strip_prefix("blk.")?
+                .split('.')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+        .unwrap()
+        + 1;
+    let load = |p: &Path| -> hofbench::Result<()> {
+        let _ = load_through_the_scorer(p);
+        load_everything(p).map(drop)
+    };
+    let mut cases = 0;
+    // Layer counts: none, one more than the tensors hold, absurd; with and without a tensor
+    // renamed to be the claimed last block (which once passed the loader's own check).
+    for claimed in [0u32, blocks as u32 + 1, 1 << 20, u32::MAX] {
+        for rename in [false, true] {
+            let mut p = clone(&base);
+            set_u32(&mut p, "llama.block_count", claimed);
+            if rename && claimed > 0 {
+                let t = p
+                    .tensors
+                    .iter_mut()
+                    .find(|(n, ..)| *n == format!("blk.{}.attn_q.weight", blocks - 1))
+                    .unwrap();
+                t.0 = format!("blk.{}.attn_q.weight", claimed - 1);
+            }
+            let what = format!("block_count {claimed}, renamed {rename}");
+            let err = outcome(&path, &write(&p), &what, load).expect(&what);
+            // Beyond the blocks the tensors provide: refused by the count itself, whatever
+            // tensor was renamed to look like the last block.
+            if u64::from(claimed) > blocks + 1 {
+                assert!(err.contains("block_count"), "{what}: {err}");
+            }
+            cases += 1;
+        }
+    }
+    // Renamed tensors: a block's tensor under another role, or two with one name.
+    for (from, to) in [
+        ("blk.0.attn_q.weight", "blk.0.attn_x.weight"),
+        ("blk.0.ffn_down.weight", "blk.0.ffn_up.weight"),
+        ("output_norm.weight", "token_embd.weight"),
+    ] {
+        let mut p = clone(&base);
+        if let Some(t) = p.tensors.iter_mut().find(|(n, ..)| n == from) {
+            t.0 = to.to_string();
+        }
+        let what = format!("{from} renamed {to}");
+        outcome(&path, &write(&p), &what, load).expect(&what);
+        cases += 1;
+    }
+    // Overlapping extents: each tensor moved onto its neighbour's bytes.
+    for i in 1..base.tensors.len() {
+        let mut p = clone(&base);
+        p.tensors[i].3 = p.tensors[i - 1].3;
+        let what = format!("tensor {i} on tensor {}'s bytes", i - 1);
+        let err = outcome(&path, &write(&p), &what, load).expect(&what);
+        assert!(err.contains("overlap"), "{what}: {err}");
+        cases += 1;
+    }
+    eprintln!("{cases} structural mutations refused cleanly");
+    if let Some(kib) = peak_rss_kib() {
+        assert!(kib < 1 << 20, "peak RSS {kib} KiB");
+    }
+}
+
+fn clone(p: &Parsed) -> Parsed {
+    Parsed {
+        version: p.version,
+        kvs: p.kvs.clone(),
+        tensors: p.tensors.clone(),
+        data: p.data.clone(),
+    }
+}
+
+/// A 1 KB file that claims 2^32 - 1 layers and has no tensors: refused, nothing allocated.
+#[test]
+fn a_tiny_file_claiming_four_billion_layers_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("claims.gguf");
+    let mut p = parse(&fixture("tiny-q4_0.gguf"));
+    set_u32(&mut p, "llama.block_count", u32::MAX);
+    p.kvs.retain(|(k, _, _)| !k.starts_with("tokenizer."));
+    p.tensors.clear();
+    p.data.clear();
+    let bytes = write(&p);
+    assert!(bytes.len() < 1024, "{} bytes", bytes.len());
+    let err = outcome(&path, &bytes, "4e9 layers", |p| {
+        models::load_gguf(&mut GgufFile::open(p)?, &Device::Cpu, WeightFormat::F32).map(drop)
+    })
+    .unwrap();
+    assert!(err.contains("block_count = 4294967295"), "{err}");
+}
+
+fn family_dir() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/families/gemma3"
+    ))
+}
+
+/// Load a Hugging Face folder through the scorer; an error must name the folder or a file in
+/// it, and nothing may panic.
+fn hf_outcome(dir: &Path, what: &str) -> Option<String> {
+    match catch_unwind(AssertUnwindSafe(|| load_through_the_scorer(dir))) {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&dir.display().to_string()),
+                "{what}: the error does not name the folder: {msg}"
+            );
+            Some(msg)
+        }
+        Err(_) => panic!("{what}: the loader panicked"),
+    }
+}
+
+/// Untrusted Hugging Face folders: config.json values, tokenizer.json ids and the chat
+/// template of tokenizer_config.json set to absurd values, one at a time.
+#[test]
+fn mutated_hf_folders_load_or_fail_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("model");
+    std::fs::create_dir(&dir).unwrap();
+    let src = family_dir();
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    assert!(hf_outcome(&dir, "unmutated").is_none(), "the folder loads");
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(src.join(f)).unwrap()).unwrap()
+    };
+    let write = |f: &str, v: &serde_json::Value| {
+        std::fs::write(dir.join(f), serde_json::to_string(v).unwrap()).unwrap()
+    };
+    let values: Vec<serde_json::Value> = NASTY
+        .iter()
+        .map(|&v| serde_json::json!(v))
+        .chain([
+            serde_json::json!(-1),
+            serde_json::json!(1.5),
+            serde_json::json!("x"),
+            serde_json::json!(null),
+            serde_json::json!([]),
+        ])
+        .collect();
+    let (mut cases, mut refused) = (0, 0);
+    let config = read("config.json");
+    for key in [
+        "num_hidden_layers",
+        "hidden_size",
+        "intermediate_size",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "head_dim",
+        "vocab_size",
+        "max_position_embeddings",
+        "sliding_window",
+        "rope_theta",
+        "rms_norm_eps",
+    ] {
+        for v in &values {
+            let mut c = config.clone();
+            c[key] = v.clone();
+            write("config.json", &c);
+            refused += usize::from(hf_outcome(&dir, &format!("config {key} = {v}")).is_some());
+            cases += 1;
+        }
+    }
+    write("config.json", &config);
+    let tokenizer = read("tokenizer.json");
+    for v in &values {
+        for target in ["vocab", "added"] {
+            let mut t = tokenizer.clone();
+            match target {
+                "vocab" => {
+                    let vocab = t["model"]["vocab"].as_object_mut().unwrap();
+                    let key = vocab.keys().nth(40).unwrap().clone();
+                    vocab[&key] = v.clone();
+                }
+                _ => t["added_tokens"][1]["id"] = v.clone(),
+            }
+            write("tokenizer.json", &t);
+            refused +=
+                usize::from(hf_outcome(&dir, &format!("tokenizer {target} id {v}")).is_some());
+            cases += 1;
+        }
+    }
+    write("tokenizer.json", &tokenizer);
+    let tc = read("tokenizer_config.json");
+    let mut rng = Rng(0x7e3b_1a7e);
+    for case in 0..120 {
+        let mut t = tc.clone();
+        let template = hostile_template(&mut rng);
+        t["chat_template"] = serde_json::json!(template);
+        write("tokenizer_config.json", &t);
+        refused += usize::from(hf_outcome(&dir, &format!("template {case}: {template}")).is_some());
+        cases += 1;
+    }
+    eprintln!("{cases} mutated folders: {refused} refused");
+    assert!(refused > cases / 4, "{refused} of {cases} refused");
+    if let Some(kib) = peak_rss_kib() {
+        assert!(kib < 1 << 20, "peak RSS {kib} KiB");
+    }
+}
+
+/// A chat template stitched from pieces that loop, nest, recurse, repeat strings, pad, raise
+/// and misuse values, with nasty numbers.
+fn hostile_template(rng: &mut Rng) -> String {
+    let numbers = ["0", "3", "100000", "10**6", "10**15", "-1", "2**63"];
+    let mut out = String::from("{{ bos_token }}");
+    let pieces = 1 + rng.below(4);
+    let mut open = 0;
+    for _ in 0..pieces {
+        let n = numbers[rng.below(numbers.len())];
+        let piece = match rng.below(12) {
+            0 => {
+                open += 1;
+                format!("{{% for i{open} in range({n}) %}}")
+            }
+            1 => format!("{{{{ messages[0]['content']|indent({n}) }}}}"),
+            2 => format!("{{{{ 'ab' * {n} }}}}"),
+            3 => format!("{{{{ messages|tojson(indent={n}) }}}}"),
+            4 => format!("{{{{ '%{n}d'|format(1) }}}}"),
+            5 => format!("{{{{ '{{:>{n}}}'.format('x') }}}}"),
+            6 => "{% macro m(k) %}{{ m(k) }}{% endmacro %}{{ m(1) }}".to_string(),
+            7 => "{{ raise_exception('unsupported') }}".to_string(),
+            8 => format!("{{{{ messages[{n}]['content'] }}}}"),
+            9 => format!("{{{{ (messages * {n})|length }}}}"),
+            10 => "{{ messages[0]['content'] ~ eos_token }}".to_string(),
+            _ => "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}".to_string(),
+        };
+        out.push_str(&piece);
+    }
+    for _ in 0..open {
+        out.push_str("x{% endfor %}");
+    }
+    if rng.below(8) == 0 {
+        out.push_str("{% for"); // does not compile
+    }
+    out
+}

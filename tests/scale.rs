@@ -635,10 +635,22 @@ fn a_resumed_run_refuses_other_result_changing_settings() {
     ok(&hofbench(&with(&base, &["--out", s(&out)])));
     let before = std::fs::read_to_string(out.join("manifest.json")).unwrap();
     for (flags, field) in [
-        (&["--weights", "quantized"][..], "settings.weights is quantized now but f32"),
-        (&["--keep-text"][..], "settings.keep_text is true now but false"),
-        (&["--batch-size", "2"][..], "settings.batch_size is 2 now but 8"),
-        (&["--max-batch-tokens", "64"][..], "settings.max_batch_tokens"),
+        (
+            &["--weights", "quantized"][..],
+            "settings.weights is quantized now but f32",
+        ),
+        (
+            &["--keep-text"][..],
+            "settings.keep_text is true now but false",
+        ),
+        (
+            &["--batch-size", "2"][..],
+            "settings.batch_size is 2 now but 8",
+        ),
+        (
+            &["--max-batch-tokens", "64"][..],
+            "settings.max_batch_tokens",
+        ),
     ] {
         let mut args = with(&base, flags);
         args.extend(["--out", s(&out)]);
@@ -753,12 +765,15 @@ fn a_second_process_on_a_folder_is_refused_with_the_holders_pid() {
         &grid_args(&prompts, "Japan", "1"),
         &["--shard", "0/1", "--out", s(&shard)],
     )));
-    fails_with(
-        &hofbench(&["merge", s(&shard), "--out", s(&dir)]),
-        &[&pid],
-    );
+    fails_with(&hofbench(&["merge", s(&shard), "--out", s(&dir)]), &[&pid]);
     drop(held);
-    ok(&hofbench(&["--quiet", "merge", s(&shard), "--out", s(&dir)]));
+    ok(&hofbench(&[
+        "--quiet",
+        "merge",
+        s(&shard),
+        "--out",
+        s(&dir),
+    ]));
 }
 
 /// The same row twice in one results.jsonl would be counted twice: stats refuses it.
