@@ -1,6 +1,6 @@
 //! Every supported family against Hugging Face transformers on tiny random checkpoints
 //! (tests/fixtures/families/, made by gen_families.py): last-position logits of a right-padded
-//! batch equal transformers' (each row run alone) within 1e-4, from safetensors and, for
+//! batch equal transformers' (each row run alone) within 8e-5, from safetensors and, for
 //! Gemma 3, from a GGUF of the same weights.
 
 mod common;
@@ -11,7 +11,9 @@ use hofbench::models::{self, CausalLm, PrefixGroup, WeightFormat};
 use serde_json::Value;
 use std::path::PathBuf;
 
-const TOLERANCE: f32 = 1e-4;
+/// About 10x the largest error measured: 7.6e-6 (llama3; gemma3 GGUF 4.2e-6, the other
+/// families 2.5e-6 to 3.8e-6) on an AVX-512 CPU.
+const TOLERANCE: f32 = 8e-5;
 
 fn dir() -> PathBuf {
     PathBuf::from(concat!(
@@ -302,7 +304,8 @@ fn gguf_metadata_that_contradicts_the_tensors_is_an_error() {
             Value::U32(1 << 28),
             "blk.0.attn_q.weight",
         ),
-        ("gemma3.block_count", Value::U32(4096), "blk.4095"),
+        // Refused by GgufFile::open already: more blocks than the tensors provide.
+        ("gemma3.block_count", Value::U32(4096), "block_count = 4096"),
         ("gemma3.embedding_length", Value::U32(33), "token_embd"),
     ] {
         let mut metadata = content.metadata.clone();
@@ -314,11 +317,13 @@ fn gguf_metadata_that_contradicts_the_tensors_is_an_error() {
             tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
         gguf_file::write(&mut out, &md, &ts).unwrap();
         drop(out);
-        let mut g = GgufFile::open(&path).unwrap();
-        let err = models::load_gguf(&mut g, &Device::Cpu, WeightFormat::F32)
-            .err()
-            .unwrap()
-            .to_string();
+        let err = match GgufFile::open(&path) {
+            Err(e) => e.to_string(),
+            Ok(mut g) => models::load_gguf(&mut g, &Device::Cpu, WeightFormat::F32)
+                .err()
+                .unwrap()
+                .to_string(),
+        };
         assert!(err.contains(needle), "{key}: {err}");
     }
 }

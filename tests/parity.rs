@@ -85,16 +85,19 @@ fn option_probabilities_match_hf_float32_and_do_not_depend_on_the_batch() {
     let items = fx["items"].as_array().unwrap();
     let rows: Vec<Vec<u32>> = items.iter().map(input_ids).collect();
     let single = score_all(&scorer, &rows, 1);
-    let mut worst = 0.0f64;
+    let (mut worst, mut worst_mass, mut worst_lc32) = (0.0f64, 0.0f64, 0.0f64);
     let mut worst_lc = 0.0f64;
     for (it, (p_a, mass, argmax)) in items.iter().zip(&single) {
         let hf = &it["hf"];
         let d = (p_a - hf["p_a"].as_f64().unwrap()).abs();
         worst = worst.max(d);
-        assert!(d <= 2e-3, "{}: p_a {p_a} vs HF {}", it["id"], hf["p_a"]);
+        // Measured 8.5e-6 at worst (25 prompts, AVX-512 CPU): about 10x that.
+        assert!(d <= 1e-4, "{}: p_a {p_a} vs HF {}", it["id"], hf["p_a"]);
         let dm = (mass - hf["label_mass"].as_f64().unwrap()).abs();
+        worst_mass = worst_mass.max(dm);
+        // Measured 5.0e-6 at worst.
         assert!(
-            dm <= 2e-3,
+            dm <= 5e-5,
             "{}: label mass {mass} vs HF {}",
             it["id"],
             hf["label_mass"]
@@ -107,8 +110,10 @@ fn option_probabilities_match_hf_float32_and_do_not_depend_on_the_batch() {
         );
         // llama.cpp on a float32 copy of the GGUF is a second exact reference.
         let lc32 = it["llama_cpp_f32"]["p_a"].as_f64().unwrap();
+        worst_lc32 = worst_lc32.max((p_a - lc32).abs());
+        // Measured 4.2e-6 at worst.
         assert!(
-            (p_a - lc32).abs() <= 2e-3,
+            (p_a - lc32).abs() <= 5e-5,
             "{}: p_a {p_a} vs llama.cpp f32 {lc32}",
             it["id"]
         );
@@ -133,7 +138,7 @@ fn option_probabilities_match_hf_float32_and_do_not_depend_on_the_batch() {
         worst_lc = worst_lc.max((p_a - lc_p).abs());
     }
     eprintln!(
-        "max |p_a - HF f32| = {worst:.2e}, max |p_a - llama.cpp Q4_1| = {worst_lc:.3} over {} prompts",
+        "max |p_a - HF f32| = {worst:.2e}, label mass {worst_mass:.2e}, llama.cpp f32 {worst_lc32:.2e}; max |p_a - llama.cpp Q4_1| = {worst_lc:.3} over {} prompts",
         items.len()
     );
 

@@ -1,6 +1,6 @@
 //! Gemma-3-270m (GGUF, Q4_K_M) against Hugging Face transformers running the same GGUF
 //! dequantized to float32 (fixture made by tests/fixtures/parity/gen_logits_fixture.py
-//! gemma3-270m): the plain template, ≥20 personas prompts, P(option) within 2e-3 and the same
+//! gemma3-270m): the plain template, ≥20 personas prompts, P(option) within 1e-5 and the same
 //! top-1 token; and batch invariance. llama.cpp's values are recorded in the fixture as a
 //! sanity reference only.
 
@@ -49,14 +49,17 @@ fn gemma3_270m_matches_hf_float32_and_does_not_depend_on_the_batch() {
 
     let rows: Vec<Vec<u32>> = items.iter().map(input_ids).collect();
     let single = score_all(&scorer, &rows, 1);
-    let (mut worst, mut worst_lc) = (0.0f64, 0.0f64);
+    let (mut worst, mut worst_lc, mut worst_mass) = (0.0f64, 0.0f64, 0.0f64);
     for (it, (p_a, mass, argmax)) in items.iter().zip(&single) {
         let hf = &it["hf"];
         let d = (p_a - hf["p_a"].as_f64().unwrap()).abs();
         worst = worst.max(d);
-        assert!(d <= 2e-3, "{}: p_a {p_a} vs HF {}", it["id"], hf["p_a"]);
+        // Measured 7.6e-7 at worst (25 prompts, AVX-512 CPU): about 10x that.
+        assert!(d <= 1e-5, "{}: p_a {p_a} vs HF {}", it["id"], hf["p_a"]);
         let dm = (mass - hf["label_mass"].as_f64().unwrap()).abs();
-        assert!(dm <= 2e-3, "{}: label mass {mass} vs HF", it["id"]);
+        worst_mass = worst_mass.max(dm);
+        // Measured 5.4e-7 at worst.
+        assert!(dm <= 1e-5, "{}: label mass {mass} vs HF", it["id"]);
         assert_eq!(
             *argmax as u64,
             hf["argmax"].as_u64().unwrap(),
@@ -66,7 +69,7 @@ fn gemma3_270m_matches_hf_float32_and_does_not_depend_on_the_batch() {
         worst_lc = worst_lc.max((p_a - it["llama_cpp"]["p_a"].as_f64().unwrap()).abs());
     }
     eprintln!(
-        "gemma3-270m: max |p_a - HF f32| = {worst:.2e}, |p_a - llama.cpp Q4_K_M| = {worst_lc:.3} (sanity only) over {} prompts",
+        "gemma3-270m: max |p_a - HF f32| = {worst:.2e}, label mass {worst_mass:.2e}, |p_a - llama.cpp Q4_K_M| = {worst_lc:.3} (sanity only) over {} prompts",
         items.len()
     );
 
