@@ -73,8 +73,8 @@ impl<'a> RunIdentity<'a> {
         }
         flatten("settings", &settings, &mut out);
         out.retain(|(name, _)| {
-            !NOT_RESULT_CHANGING.contains(&name.as_str())
-                && !(purpose == Purpose::Resume && name == "settings.generation.rounds")
+            let may_grow = purpose == Purpose::Resume && name == "settings.generation.rounds";
+            !(may_grow || NOT_RESULT_CHANGING.contains(&name.as_str()))
         });
         out
     }
@@ -118,4 +118,100 @@ fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
 
 fn json(value: &impl Serialize) -> String {
     serde_json::to_string(value).expect("manifest fields serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(extra: serde_json::Value) -> Settings {
+        let mut v = serde_json::json!({
+            "approach": "multilingual", "preset": "quick", "countries": ["Japan", "Albania"],
+            "dimensions": ["idv"], "limit": 3, "batch_size": 8, "max_batch_tokens": 4096,
+            "weights": "f32", "keep_text": false, "device": "cpu", "backend": "cpu",
+            "translations": "prompts/translations", "translations_sha256": "ab",
+            "bleu_threshold": 0.2
+        });
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn fields(s: &Settings, purpose: Purpose) -> Vec<(String, String)> {
+        let model = ModelInfo {
+            name: "m".into(),
+            path: "m.gguf".into(),
+            sha256: "00".into(),
+            description: String::new(),
+            chat_template: "gguf".into(),
+        };
+        let prompts = PromptsInfo {
+            source: "builtin".into(),
+            sha256: "11".into(),
+            items: 1,
+        };
+        let labels = LabelsInfo {
+            a: vec![1],
+            b: vec![2],
+            a_text: vec!["A".into()],
+            b_text: vec!["B".into()],
+        };
+        RunIdentity {
+            version: "0.1.0",
+            model: &model,
+            prompts: &prompts,
+            labels: &labels,
+            settings: s,
+        }
+        .fields(purpose)
+    }
+
+    /// Every field `Settings` serializes is compared unless it is listed as not changing
+    /// results: a field added later is covered without being named here.
+    #[test]
+    fn every_settings_field_but_the_listed_ones_is_compared() {
+        let s = settings(serde_json::json!({}));
+        let names: Vec<String> = fields(&s, Purpose::Resume)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        let serialized = serde_json::to_value(&s).unwrap();
+        for key in serialized.as_object().unwrap().keys() {
+            let name = format!("settings.{key}");
+            assert_eq!(
+                names.contains(&name),
+                !NOT_RESULT_CHANGING.contains(&name.as_str()),
+                "{name}"
+            );
+        }
+        let base = fields(&s, Purpose::Resume);
+        for (change, field) in [
+            (
+                serde_json::json!({"weights": "quantized"}),
+                "settings.weights",
+            ),
+            (serde_json::json!({"backend": "cuda"}), "settings.backend"),
+            (serde_json::json!({"keep_text": true}), "settings.keep_text"),
+            (
+                serde_json::json!({"bleu_threshold": 0.3}),
+                "settings.bleu_threshold",
+            ),
+            (
+                serde_json::json!({"translations_sha256": "cd"}),
+                "settings.translations_sha256",
+            ),
+        ] {
+            let diff = differences(&fields(&settings(change), Purpose::Resume), &base);
+            assert_eq!(diff.len(), 1, "{field}: {diff:?}");
+            assert_eq!(diff[0].0, field);
+        }
+        // What changes no result: the device list, the preset's name, the cache's path, and
+        // the order of a selection.
+        let same = settings(serde_json::json!({
+            "device": "cpu,cpu", "preset": "paper", "translations": "elsewhere",
+            "countries": ["Albania", "Japan"]
+        }));
+        assert!(differences(&fields(&same, Purpose::Resume), &base).is_empty());
+    }
 }

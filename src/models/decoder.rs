@@ -134,14 +134,16 @@ impl Spec {
         let bad = |msg: String| Err(Error::model(path, msg));
         if self.num_attention_heads == 0
             || self.num_key_value_heads == 0
-            || self.num_attention_heads % self.num_key_value_heads != 0
+            || !self
+                .num_attention_heads
+                .is_multiple_of(self.num_key_value_heads)
         {
             return bad(format!(
                 "inconsistent attention shape: {} heads, {} kv heads",
                 self.num_attention_heads, self.num_key_value_heads
             ));
         }
-        if self.vocab_size == 0 || self.head_dim == 0 || self.head_dim % 2 != 0 {
+        if self.vocab_size == 0 || self.head_dim == 0 || !self.head_dim.is_multiple_of(2) {
             return bad(format!(
                 "unusable shape: vocabulary {}, head dimension {}",
                 self.vocab_size, self.head_dim

@@ -93,7 +93,7 @@ impl Config {
                 ));
             }
         }
-        if self.d_model % 2 != 0 || self.d_model < 4 {
+        if !self.d_model.is_multiple_of(2) || self.d_model < 4 {
             return Err(format!("d_model {} must be even and >= 4", self.d_model));
         }
         Ok(())

@@ -391,7 +391,9 @@ pub fn texts_sha256(langs: &[LanguageTexts]) -> String {
     for lang in langs {
         let mut ids: Vec<&String> = lang.items.keys().collect();
         ids.sort();
-        let items: Vec<(&String, Vec<(&str, Option<f64>)>)> = ids
+        // (prompt id, its three texts with their BLEU)
+        type Item<'a> = (&'a String, Vec<(&'a str, Option<f64>)>);
+        let items: Vec<Item> = ids
             .into_iter()
             .map(|id| {
                 let rows = lang.items[id]
