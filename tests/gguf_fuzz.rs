@@ -661,3 +661,35 @@ fn hostile_template(rng: &mut Rng) -> String {
     }
     out
 }
+
+/// The dangerous layer count: block 0 intact, plus a second tensor info naming the claimed
+/// last block's query over block 0's bytes. Every per-tensor check passes; a loader that
+/// trusted `block_count` would size its layer tables by it (2^32 - 1) and abort.
+#[test]
+fn a_copied_tensor_posing_as_the_last_of_four_billion_blocks_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("copied.gguf");
+    let base = parse(&fixture("tiny-q4_0.gguf"));
+    for claimed in [u32::MAX, 1u32 << 20] {
+        let mut p = clone(&base);
+        set_u32(&mut p, "llama.block_count", claimed);
+        let q = p
+            .tensors
+            .iter()
+            .find(|(n, ..)| n == "blk.0.attn_q.weight")
+            .unwrap()
+            .clone();
+        p.tensors
+            .push((format!("blk.{}.attn_q.weight", claimed - 1), q.1, q.2, q.3));
+        let what = format!("block_count {claimed} with a copied last-block tensor");
+        let err = outcome(&path, &write(&p), &what, |p| {
+            let _ = load_through_the_scorer(p);
+            load_everything(p).map(drop)
+        })
+        .expect(&what);
+        assert!(
+            err.contains("block_count") || err.contains("overlap"),
+            "{what}: {err}"
+        );
+    }
+}
