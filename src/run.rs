@@ -559,8 +559,6 @@ impl PromptsInfo {
 }
 
 pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
-    // Held until the run ends: a second run into this folder is refused, never interleaved.
-    let _lock = crate::lock::DirLock::acquire(&args.out)?;
     if args.mode == Mode::Generate {
         return crate::generate::run::run(args, quiet);
     }
@@ -575,7 +573,9 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     let devices = DeviceSpec::parse_list(&args.devices)?;
     let backend = device::backend(&devices)?;
     let shard: Option<Shard> = args.shard.as_deref().map(str::parse).transpose()?;
-    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
+    // Held until the run ends (creating the folder): a second run into it is refused, never
+    // interleaved.
+    let _lock = crate::lock::DirLock::acquire(&args.out)?;
     let (mut writer, existing) = ResultsWriter::open(&args.out)?;
 
     let mut model: ResolvedModel = fetch::resolve(args.model.as_deref(), quiet)?;

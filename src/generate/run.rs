@@ -144,7 +144,8 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         translations,
         ..
     } = &selection;
-    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
+    // Held until the run ends (creating the folder): one process per folder.
+    let _lock = crate::lock::DirLock::acquire(&args.out)?;
     let (mut writer, existing) = ResultsWriter::open(&args.out)?;
 
     let model = fetch::resolve(args.model.as_deref(), quiet)?;
