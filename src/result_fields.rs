@@ -41,6 +41,23 @@ pub struct RunIdentity<'a> {
 }
 
 impl<'a> RunIdentity<'a> {
+    /// A run of this hofbench about to write into a folder.
+    pub fn this_version(
+        model: &'a ModelInfo,
+        prompts: &'a PromptsInfo,
+        labels: &'a LabelsInfo,
+        settings: &'a Settings,
+    ) -> Self {
+        Self {
+            version: env!("CARGO_PKG_VERSION"),
+            model,
+            prompts,
+            labels,
+            settings,
+        }
+    }
+
+    /// The run a manifest records.
     pub fn of(m: &'a Manifest) -> Self {
         Self {
             version: &m.version,

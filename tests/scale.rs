@@ -134,38 +134,51 @@ fn cpu_replicas_change_no_result() {
     );
 }
 
+/// The whole grid of `base` in `dir/whole`, and its three shards in `dir/shard{i}`, at one
+/// batch size.
+fn whole_and_shards(base: &[&str], dir: &Path, batch: &str) -> (PathBuf, Vec<PathBuf>) {
+    let whole = dir.join("whole");
+    ok(&hofbench(&with(
+        base,
+        &["--batch-size", batch, "--out", s(&whole)],
+    )));
+    let shards: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            let d = dir.join(format!("shard{i}"));
+            let shard = format!("{i}/3");
+            ok(&hofbench(&with(
+                base,
+                &["--batch-size", batch, "--shard", &shard, "--out", s(&d)],
+            )));
+            d
+        })
+        .collect();
+    (whole, shards)
+}
+
+fn merge(shards: &[PathBuf], out: &Path) -> Output {
+    let mut args = vec!["--quiet", "merge"];
+    args.extend(shards.iter().map(|d| s(d)));
+    args.extend(["--out", s(out)]);
+    hofbench(&args)
+}
+
 #[test]
 fn merged_shards_equal_an_unsharded_run_and_mixtures_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = |name: &str| tmp.path().join(name);
     let prompts = short_prompts(tmp.path(), 4);
     let base = grid_args(&prompts, "Japan,Albania,India,Sweden,Greece,Iceland", "4");
-    // Batch size 1: an item's probabilities then depend on nothing but the item, so shards,
-    // whose batches hold other neighbours, must reproduce the whole run bit for bit.
-    let whole = dir("whole");
-    ok(&hofbench(&with(
-        &base,
-        &["--batch-size", "1", "--out", s(&whole)],
-    )));
-    let mut shards = Vec::new();
-    for i in 0..3 {
-        let d = dir(&format!("shard{i}"));
-        let shard = format!("{i}/3");
-        ok(&hofbench(&with(
-            &base,
-            &["--batch-size", "1", "--shard", &shard, "--out", s(&d)],
-        )));
-        let m = manifest(&d);
+    // Batch size 1 here (and 8 in the next test): merged shards equal the whole run bit for bit.
+    let (whole, shards) = whole_and_shards(&base, tmp.path(), "1");
+    for (i, d) in shards.iter().enumerate() {
+        let m = manifest(d);
         assert_eq!(m["shard"], serde_json::json!({"index": i, "count": 3}));
         assert_eq!(m["items_total"], 40);
         assert_eq!(m["grid_items"], 120);
-        shards.push(d);
     }
     let merged = dir("merged");
-    let mut args = vec!["--quiet", "merge"];
-    args.extend(shards.iter().map(|d| s(d)));
-    args.extend(["--out", s(&merged)]);
-    ok(&hofbench(&args));
+    ok(&merge(&shards, &merged));
     assert_eq!(rows_by_key(&merged), rows_by_key(&whole));
     let m = manifest(&merged);
     assert!(m.get("shard").is_none());
@@ -575,29 +588,14 @@ fn merged_shards_equal_an_unsharded_run_at_batch_size_8() {
     let dir = |name: &str| tmp.path().join(name);
     let prompts = short_prompts(tmp.path(), 4);
     let base = grid_args(&prompts, "Japan,Albania,India,Sweden,Greece,Iceland", "4");
-    let whole = dir("whole");
-    ok(&hofbench(&with(
-        &base,
-        &["--batch-size", "8", "--out", s(&whole)],
-    )));
-    let mut shards = Vec::new();
-    let mut items = 0;
-    for i in 0..3 {
-        let d = dir(&format!("shard{i}"));
-        let shard = format!("{i}/3");
-        ok(&hofbench(&with(
-            &base,
-            &["--batch-size", "8", "--shard", &shard, "--out", s(&d)],
-        )));
-        items += manifest(&d)["items_total"].as_u64().unwrap();
-        shards.push(d);
-    }
+    let (whole, shards) = whole_and_shards(&base, tmp.path(), "8");
+    let items: u64 = shards
+        .iter()
+        .map(|d| manifest(d)["items_total"].as_u64().unwrap())
+        .sum();
     assert_eq!(items, 120);
     let merged = dir("merged");
-    let mut args = vec!["--quiet", "merge"];
-    args.extend(shards.iter().map(|d| s(d)));
-    args.extend(["--out", s(&merged)]);
-    ok(&hofbench(&args));
+    ok(&merge(&shards, &merged));
     assert_eq!(
         rows_by_key(&merged),
         rows_by_key(&whole),

@@ -244,13 +244,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     check_generation_settings(&args.out, Some(&generation))?;
     check_resumable(
         &args.out,
-        &RunIdentity {
-            version: env!("CARGO_PKG_VERSION"),
-            model: &model_info,
-            prompts: &prompts_info,
-            labels: &labels,
-            settings: &settings,
-        },
+        &RunIdentity::this_version(&model_info, &prompts_info, &labels, &settings),
         shard,
         !existing.is_empty(),
     )?;
