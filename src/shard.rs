@@ -19,6 +19,10 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// Most shards a grid may be cut into: `merge` lists the missing ones, so a manifest's count
+/// must not be able to ask for 2^64 of them.
+pub const MAX_SHARDS: usize = 1 << 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "ShardFields")]
 pub struct Shard {
@@ -39,9 +43,10 @@ impl TryFrom<ShardFields> for Shard {
     type Error = String;
 
     fn try_from(s: ShardFields) -> std::result::Result<Self, String> {
-        if s.count == 0 || s.index >= s.count {
+        if s.count == 0 || s.index >= s.count || s.count > MAX_SHARDS {
             return Err(format!(
-                "shard {{index: {}, count: {}}} is not one of count shards (0 <= index < count)",
+                "shard {{index: {}, count: {}}} is not one of count shards (0 <= index < count \
+                 <= {MAX_SHARDS})",
                 s.index, s.count
             ));
         }
@@ -76,13 +81,13 @@ impl FromStr for Shard {
     fn from_str(text: &str) -> Result<Self> {
         let bad = || {
             Error::Usage(format!(
-                "--shard {text:?}: expected i/n with 0 <= i < n, e.g. 0/4 (shards are 0-based)"
+                "--shard {text:?}: expected i/n with 0 <= i < n <= {MAX_SHARDS}, e.g. 0/4 (shards are 0-based)"
             ))
         };
         let (i, n) = text.trim().split_once('/').ok_or_else(bad)?;
         let index: usize = i.trim().parse().map_err(|_| bad())?;
         let count: usize = n.trim().parse().map_err(|_| bad())?;
-        if count == 0 || index >= count {
+        if count == 0 || index >= count || count > MAX_SHARDS {
             return Err(bad());
         }
         Ok(Shard { index, count })
@@ -114,7 +119,11 @@ mod tests {
 
     #[test]
     fn a_manifest_shard_of_count_zero_is_an_error_not_a_panic() {
-        for bad in [r#"{"index":0,"count":0}"#, r#"{"index":3,"count":2}"#] {
+        for bad in [
+            r#"{"index":0,"count":0}"#,
+            r#"{"index":3,"count":2}"#,
+            r#"{"index":0,"count":18446744073709551615}"#,
+        ] {
             let err = serde_json::from_str::<Shard>(bad).unwrap_err().to_string();
             assert!(err.contains("0 <= index < count"), "{bad}: {err}");
         }
