@@ -392,12 +392,14 @@ mod tests {
 
     #[test]
     fn same_seed_same_interval_and_a_constant_shift_has_no_width() {
-        let p = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0];
-        let c = [0.0, 0.0, 1.0, 0.0, 0.0, 0.0];
+        // Item answers are shares over rounds: any value in [0, 1].
+        let p = [0.9, 0.1, 0.75, 1.0, 0.3, 0.6, 0.45, 0.8];
+        let c = [0.2, 0.0, 0.65, 0.1, 0.35, 0.05, 0.5, 0.15];
         let a = shift_ci(&p, &c, 500, 7, 0.95).unwrap();
         assert_eq!(a, shift_ci(&p, &c, 500, 7, 0.95).unwrap());
         assert_ne!(a, shift_ci(&p, &c, 500, 8, 0.95).unwrap());
-        assert!(a.0 <= 0.5 && 0.5 <= a.1, "{a:?}");
+        let shift = p.iter().sum::<f64>() / 8.0 - c.iter().sum::<f64>() / 8.0;
+        assert!(a.0 <= shift && shift <= a.1, "{a:?}");
         assert_eq!(
             shift_ci(&[1.0; 4], &[0.0; 4], 100, 1, 0.95),
             Some((1.0, 1.0))
