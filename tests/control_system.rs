@@ -98,6 +98,11 @@ fn control_run_has_no_persona_and_pairs_with_a_personas_run() {
     // Resuming does nothing more.
     ok(&run(&["--approach", "control", "--keep-text"], &control));
     assert_eq!(rows(&control).len(), 3);
+    // `verify` rebuilds the control grid from the manifest and re-scores it exactly.
+    let verified = hofbench(&["verify", s(&control), "--sample", "2"]);
+    ok(&verified);
+    let verified = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.contains("OK"), "{verified}");
     fails_with(
         &run(
             &["--approach", "control", "--countries", "Japan"],

@@ -117,7 +117,17 @@ impl Figure for Leaderboard {
             .iter()
             .map(|e| name(e, self.with_approach()))
             .collect();
-        let panels = panels.split_evenly((1, Dimension::ALL.len()));
+        // The dimensions some entry has data for, in their fixed order.
+        let dims: Vec<(usize, Dimension)> = Dimension::ALL
+            .into_iter()
+            .enumerate()
+            .filter(|&(d, _)| {
+                self.entries
+                    .iter()
+                    .any(|e| e.r[d].is_some() || e.ci[d].is_some())
+            })
+            .collect();
+        let panels = panels.split_evenly((1, dims.len().max(1)));
         let top = 30.0;
         let bottom = 40.0;
         let height = labels.dim_in_pixel().1 as f64;
@@ -131,10 +141,11 @@ impl Figure for Leaderboard {
                 )
                 .map_err(msg)?;
         }
-        for (d, (panel, dim)) in panels.iter().zip(Dimension::ALL).enumerate() {
+        for (k, (panel, &(d, dim))) in panels.iter().zip(&dims).enumerate() {
             let mut chart = ChartBuilder::on(panel)
                 .caption(dim.code(), (FAMILY, 16))
-                .margin_right(8)
+                .margin_left(12)
+                .margin_right(12)
                 .x_label_area_size(bottom as u32 - 10)
                 .build_cartesian_2d(-1.0..1.0, -(n as f64)..0.0)
                 .map_err(msg)?;
@@ -143,7 +154,11 @@ impl Figure for Leaderboard {
                 .disable_y_mesh()
                 .y_labels(0)
                 .x_labels(5)
-                .x_desc(if d == 2 { "country-level r" } else { "" })
+                .x_desc(if k == dims.len() / 2 {
+                    "country-level r"
+                } else {
+                    ""
+                })
                 .label_style((FAMILY, 12))
                 .draw()
                 .map_err(msg)?;
@@ -164,11 +179,12 @@ impl Figure for Leaderboard {
                         .map_err(msg)?;
                 }
                 if let Some(s) = e.shift_r[d] {
+                    // Just below the line, so that it stays visible next to an equal r.
                     chart
                         .draw_series(std::iter::once(TriangleMarker::new(
-                            (s, y),
+                            (s, y - 0.25),
                             6,
-                            colour.stroke_width(1),
+                            BLACK.stroke_width(1),
                         )))
                         .map_err(msg)?;
                 }

@@ -285,8 +285,8 @@ pub fn figures(
             series,
         };
         out.push(figure(&bars, plots_dir, "models".to_string(), title)?);
-        let title = "Leaderboard: country-level r (dot, 95% bootstrap interval) and the persona \
-                     effect (triangle: r of the shift against the control with the score)"
+        let title = "Leaderboard: country-level r (dot: r, line: 95% bootstrap interval; \
+                     triangle: persona effect, shift-vs-score r)"
             .to_string();
         let board = leaderboard::Leaderboard {
             title: title.clone(),

@@ -1350,7 +1350,11 @@ fn translation_summary(a: &Analysis, md: &mut String) {
 
 /// The correlations of the answers whose two option orders agree, beside all answers'.
 fn orders_agree_summary(a: &Analysis, md: &mut String) {
-    if a.correlations_orders_agree.is_empty() {
+    if !a
+        .diagnostics
+        .iter()
+        .any(|d| d.diagnostics.order_flip_share.is_some() && d.approach != persona_effect::CONTROL)
+    {
         return;
     }
     writeln!(
@@ -1375,16 +1379,20 @@ fn orders_agree_summary(a: &Analysis, md: &mut String) {
                 && c.tier.is_none()
                 && c.level == Level::Response
         });
-        let (Some(agreeing), Some(flips)) = (agreeing, d.diagnostics.order_flip_share) else {
+        // Groups with orders (logits rows) only; the control run has no correlation.
+        let Some(flips) = d.diagnostics.order_flip_share else {
             continue;
         };
+        if d.approach == persona_effect::CONTROL {
+            continue;
+        }
         writeln!(
             md,
             "| {} | {} | {} | {} of {} ({}) | {} | {} | {} | {} |",
             key.0,
             key.1,
             dim,
-            agreeing.n,
+            agreeing.map_or(0, |c| c.n),
             d.diagnostics.n,
             pct(Some(1.0 - flips)),
             r_of(&a.correlations, key, Level::Country),

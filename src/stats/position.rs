@@ -21,11 +21,11 @@ pub fn position_warning(model: &str, d: &Diagnostics) -> Option<String> {
     let flips = d.order_flip_share?;
     (flips > ORDER_FLIP_WARNING).then(|| {
         format!(
-            "warning: {model}'s answers follow the options' position rather than their content: \
-             {} of its items change side when the two options swap places (above {}), and it \
-             picks the first option {} of the time; its correlations say little. The {} \
-             answers whose two orders agree are analysed separately \
-             (stats/correlations_orders_agree.csv)",
+            "warning: {model}: the answers follow the options' position rather than their \
+             content: {} of the items change side when the two options swap places (more than \
+             {}), and {} of the choices pick the option shown first; the correlations with the \
+             Hofstede scores say little. The {} of items whose two orders agree are analysed \
+             separately (stats/correlations_orders_agree.csv)",
             pct(Some(flips)),
             pct(Some(ORDER_FLIP_WARNING)),
             pct(d.share_first_option),
