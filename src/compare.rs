@@ -158,6 +158,13 @@ fn models(arms: &[Arm]) -> Vec<&str> {
 
 /// Which arm of A is compared with which of B (see the module's documentation).
 fn pairs(a: &[Arm], b: &[Arm]) -> std::result::Result<Vec<(Arm, Arm)>, String> {
+    for (side, arms) in [("A", a), ("B", b)] {
+        if arms.is_empty() {
+            return Err(format!(
+                "{side} holds no answers with countries (a control run alone has none)"
+            ));
+        }
+    }
     let same: Vec<(Arm, Arm)> = a
         .iter()
         .filter(|x| b.contains(x))
