@@ -35,6 +35,9 @@ pub enum Command {
         #[command(flatten)]
         stats: StatsArgs,
     },
+    /// Paired comparison of two runs (or folders of runs): r, high-side share and accuracy per
+    /// dimension, B − A with a paired bootstrap over countries; DIR/comparison.csv and .md.
+    Compare(CompareArgs),
     /// Convert the paper's released per-response CSVs into DIR/results.jsonl.
     ImportResults {
         /// Personas or multilingual CSV files from the paper's repository.
@@ -102,6 +105,9 @@ pub enum Approach {
     Personas,
     /// The prompt machine-translated into the country's language (see `hofbench translate`).
     Multilingual,
+    /// No persona: the personas prompt without its persona sentence, one set of rows per item
+    /// (country `none`): the baseline of the persona effect (stats/persona_effect.csv).
+    Control,
 }
 
 impl Approach {
@@ -109,6 +115,7 @@ impl Approach {
         match self {
             Approach::Personas => "personas",
             Approach::Multilingual => "multilingual",
+            Approach::Control => crate::stats::persona_effect::CONTROL,
         }
     }
 }
@@ -224,10 +231,30 @@ pub struct RunArgs {
     /// Generate mode: always take the likeliest token (after the repetition penalty).
     #[arg(long)]
     pub greedy: bool,
+    /// A system turn put before every prompt through the model's chat template (recorded in
+    /// the manifest; a resume with another one is refused).
+    #[arg(long, conflicts_with = "system_file")]
+    pub system: Option<String>,
+    /// Read the --system text from a file.
+    #[arg(long, value_name = "PATH")]
+    pub system_file: Option<PathBuf>,
     /// Generate mode: the model that judges which action each reply recommends (card name,
     /// GGUF path, model folder or hub id, as --model); default: the model that wrote them.
     #[arg(long)]
     pub judge: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// A run's folder, or a folder of run folders.
+    pub a: PathBuf,
+    /// The other run's folder, or a folder of run folders.
+    pub b: PathBuf,
+    /// Where comparison.csv and comparison.md go.
+    #[arg(long, default_value = "comparison")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub stats: StatsArgs,
 }
 
 #[derive(Debug, Args)]

@@ -122,6 +122,32 @@ pub fn parse(text: &str, source: &Path) -> Result<Vec<Country>> {
     Ok(out)
 }
 
+/// The country of the control condition's rows (`run --approach control`).
+pub const CONTROL_COUNTRY: &str = "none";
+
+/// The control condition's stand-in for a country: no persona (an empty persona name leaves
+/// the persona sentence out of the prompt), English, tier `none`, and the scale's midpoint as
+/// its scores (so on no dimension's high side); the rows' score is not used by any statistic.
+pub fn control() -> Country {
+    Country {
+        name: CONTROL_COUNTRY.into(),
+        persona_name: String::new(),
+        language: "English".into(),
+        nllb_code: "eng_Latn".into(),
+        iso639_1: "en".into(),
+        tier: Tier::None,
+        scores: [50.0; 5],
+    }
+}
+
+/// The countries a recorded run asked with (`settings.countries` of its manifest).
+pub fn recorded(approach: &str, names: &[String]) -> Result<Vec<Country>> {
+    if approach == crate::stats::persona_effect::CONTROL {
+        return Ok(vec![control()]);
+    }
+    select(&builtin(), &names.join(","))
+}
+
 pub fn builtin() -> Vec<Country> {
     parse(BUILTIN_CSV, Path::new(BUILTIN_NAME)).expect("the embedded countries.csv is valid")
 }

@@ -94,6 +94,9 @@ pub enum Tier {
     High,
     Mid,
     Low,
+    /// The control condition's rows (`run --approach control`, country `none`): no country,
+    /// so no tier. Not in `ALL`, and not a value of countries.csv.
+    None,
 }
 
 impl Tier {
@@ -104,6 +107,7 @@ impl Tier {
             Tier::High => "high",
             Tier::Mid => "mid",
             Tier::Low => "low",
+            Tier::None => "none",
         }
     }
 }

@@ -213,7 +213,8 @@ impl<'a> Judge<'a> {
                     item.low_action,
                     order,
                 )?;
-                pair[k] = self.scorer.encode_user_turn(&turn)?.1;
+                // The judge reads the reply without the scored run's system turn.
+                pair[k] = self.scorer.encode_turn(None, &turn)?.1;
             }
             ids.push(pair);
         }

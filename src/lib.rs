@@ -7,6 +7,7 @@
 
 pub mod bleu;
 pub mod cli;
+pub mod compare;
 pub mod countries;
 pub mod device;
 pub mod dimension;
@@ -32,6 +33,7 @@ pub mod run;
 pub mod scorer;
 pub mod shard;
 pub mod stats;
+pub mod system_prompt;
 pub mod template;
 pub mod template_limits;
 pub mod tokenizer;

@@ -17,6 +17,14 @@ fn dispatch(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Run(args) => run::run(args, cli.quiet),
         Command::Merge(args) => merge::merge_command(args, cli.quiet),
+        Command::Compare(args) => {
+            let md = hofbench::compare::compare_command(args)?;
+            if !cli.quiet {
+                println!("{md}");
+                eprintln!("comparison in {}", args.out.display());
+            }
+            Ok(())
+        }
         Command::Verify(args) => verify::verify_command(args, cli.quiet),
         Command::BenchPrefill(args) => hofbench::prefill_bench::bench_prefill(args, cli.quiet),
         Command::Translate(args) => translate::pipeline::translate_command(args, cli.quiet),

@@ -93,9 +93,7 @@ pub struct Timing {
     pub computed_token_ratio: f64,
 }
 
-/// Mean label mass below this: the model's next token is mostly not an option letter, so its
-/// A/B preference says little.
-pub const LOW_LABEL_MASS: f64 = 0.1;
+pub use crate::stats::position::LOW_LABEL_MASS;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Diagnostics {
@@ -105,6 +103,12 @@ pub struct Diagnostics {
     /// Mean over rows and both orders of P(A) / (P(A) + P(B)), whatever A says: 0.5 is
     /// unbiased, above prefers the first option shown.
     pub position_bias_p_a: f64,
+    /// Share of items whose choice changes side when the options swap places.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_flip_share: Option<f64>,
+    /// Share of choices (both orders) that pick the first option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_first_option: Option<f64>,
 }
 
 impl Diagnostics {
@@ -116,18 +120,28 @@ impl Diagnostics {
             rows: d.n,
             mean_label_mass: d.mean_label_mass?,
             position_bias_p_a: d.position_bias? + 0.5,
+            order_flip_share: d.order_flip_share,
+            share_first_option: d.share_first_option,
         })
     }
 
-    /// The warning to print when the model rarely answers with an option letter.
-    pub fn warning(&self, model: &str) -> Option<String> {
-        (self.mean_label_mass < LOW_LABEL_MASS).then(|| {
-            format!(
-                "warning: {model} puts only {:.3} of its next-token probability on the option \
-                 letters on average (below {LOW_LABEL_MASS}): its A/B preferences say little",
-                self.mean_label_mass
-            )
-        })
+    /// The warnings to print: the model rarely answers with an option letter, or its answers
+    /// follow the options' position rather than their content (`stats::position`).
+    pub fn warnings(&self, model: &str) -> Vec<String> {
+        let d = stats::Diagnostics {
+            n: self.rows,
+            mean_label_mass: Some(self.mean_label_mass),
+            order_flip_share: self.order_flip_share,
+            share_first_option: self.share_first_option,
+            ..stats::Diagnostics::default()
+        };
+        [
+            stats::position::label_mass_warning(model, &d),
+            stats::position::position_warning(model, &d),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -178,6 +192,9 @@ pub struct Settings {
     /// Sampling settings of a generate run (`--mode generate`); absent for a logits run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<crate::generate::run::GenerationSettings>,
+    /// `--system`: the system turn before every prompt; absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
 }
 
 /// Runs recorded before the backend was: every one of them ran on the CPU.
@@ -445,13 +462,23 @@ pub(crate) struct RunSelection {
     pub prompt_set: PromptSet,
     pub items: Vec<PromptItem>,
     pub translations: Option<Vec<LanguageTexts>>,
+    /// `--system` / `--system-file`.
+    pub system: Option<String>,
 }
 
 impl RunSelection {
     pub(crate) fn from_args(args: &RunArgs) -> Result<Self> {
-        let all_countries = countries::builtin();
-        let countries =
-            countries::select(&all_countries, args.countries.as_deref().unwrap_or("all"))?;
+        let countries = match (args.approach, &args.countries) {
+            (Approach::Control, Some(_)) => {
+                return Err(Error::Usage(
+                    "--approach control asks without any country: leave out --countries".into(),
+                ))
+            }
+            (Approach::Control, None) => vec![countries::control()],
+            (_, list) => {
+                countries::select(&countries::builtin(), list.as_deref().unwrap_or("all"))?
+            }
+        };
         let dimensions = Dimension::parse_list(args.dimensions.as_deref().unwrap_or("all"))?;
         let limit = args.limit.or(match args.preset {
             Preset::Quick => Some(QUICK_LIMIT),
@@ -466,7 +493,7 @@ impl RunSelection {
             )));
         }
         let translations = match args.approach {
-            Approach::Personas => None,
+            Approach::Personas | Approach::Control => None,
             Approach::Multilingual => {
                 Some(load_translations(&args.translations, &countries, &items)?)
             }
@@ -478,6 +505,7 @@ impl RunSelection {
             prompt_set,
             items,
             translations,
+            system: crate::system_prompt::from_args(args)?,
         })
     }
 }
@@ -512,6 +540,7 @@ impl Settings {
                 .map(translate::texts_sha256),
             bleu_threshold: translated.then_some(args.bleu_threshold),
             generation,
+            system: selection.system.clone(),
         }
     }
 }
@@ -584,13 +613,16 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     let format = weight_format(args.weights, &model.path, &opened[0])?;
     let t_load = Instant::now();
     let card_template = model.card.as_ref().and_then(|c| c.template.as_deref());
-    let scorers = load_replicas(
+    let mut scorers = load_replicas(
         &model.path,
         &opened,
         format,
         card_template,
         args.random_weights.as_deref(),
     )?;
+    for s in &mut scorers {
+        s.system.clone_from(&selection.system);
+    }
     let scorer = &scorers[0];
     if let Some(shape) = &args.random_weights {
         model.name = format!("random-{}", crate::models::random::config(shape)?.1);
@@ -779,11 +811,11 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         .filter(|r| r.model == model.name && r.approach == approach)
         .collect();
     manifest.diagnostics = Diagnostics::from_rows(&mine);
-    if let Some(warning) = manifest
+    let warnings = manifest
         .diagnostics
         .as_ref()
-        .and_then(|d| d.warning(&model.name))
-    {
+        .map_or_else(Vec::new, |d| d.warnings(&model.name));
+    for warning in warnings {
         // Printed even with --quiet: it changes how the results should be read.
         eprintln!("{warning}");
         manifest.warnings.push(warning);
@@ -995,12 +1027,18 @@ mod tests {
         let d = Diagnostics::from_rows(&always_a).unwrap();
         assert_eq!(d.position_bias_p_a, 1.0);
         assert!((d.mean_label_mass - 0.6).abs() < 1e-12);
-        assert!(d.warning("m").is_none());
+        // It always says A: every item flips with the option order.
+        let w = d.warnings("m");
+        assert!(w.len() == 1 && w[0].contains("position"), "{w:?}");
         // One that always prefers the high action, whatever its letter, has no position bias.
         let d = Diagnostics::from_rows(&[row([0.8, 0.8], [0.01, 0.03])]).unwrap();
         assert!((d.position_bias_p_a - 0.5).abs() < 1e-12);
-        let w = d.warning("m").unwrap();
-        assert!(w.contains("0.020") && w.contains("below 0.1"), "{w}");
+        let w = d.warnings("m");
+        assert!(w.len() == 1, "{w:?}");
+        assert!(
+            w[0].contains("0.020") && w[0].contains("below 0.1"),
+            "{w:?}"
+        );
         assert!(Diagnostics::from_rows(&[]).is_none());
     }
 }

@@ -184,6 +184,8 @@ pub struct Scorer {
     pub tokenizer: GgufTokenizer,
     pub chat: ChatTemplate,
     pub labels: LabelTokens,
+    /// `run --system`: a system turn before every prompt of the run (not the judge's).
+    pub system: Option<String>,
 }
 
 /// A model file's loading error that does not say which file (a shape the forward pass
@@ -264,13 +266,19 @@ impl Scorer {
             tokenizer,
             chat,
             labels,
+            system: None,
         })
     }
 
-    /// Render a user turn through the chat template and tokenize it, with exactly one BOS
-    /// where the model wants one.
+    /// Render a user turn (after the run's system turn, if any) through the chat template and
+    /// tokenize it, with exactly one BOS where the model wants one.
     pub fn encode_user_turn(&self, content: &str) -> Result<(String, Vec<u32>)> {
-        let text = self.chat.render_user_turn(content)?;
+        self.encode_turn(self.system.as_deref(), content)
+    }
+
+    /// As `encode_user_turn`, with the given system turn instead of the run's.
+    pub fn encode_turn(&self, system: Option<&str>, content: &str) -> Result<(String, Vec<u32>)> {
+        let text = self.chat.render_turn(system, content)?;
         let ids = encode_with_bos(&self.tokenizer, &text)?;
         Ok((text, ids))
     }

@@ -27,7 +27,9 @@ impl Order {
     pub const BOTH: [Order; 2] = [Order::HighFirst, Order::LowFirst];
 }
 
-/// The personas approach's user message for one item and option order.
+/// The personas approach's user message for one item and option order. An empty
+/// `persona_name` (the control condition, `countries::control()`) leaves the persona sentence
+/// out.
 pub fn personas_user_turn(persona_name: &str, item: &PromptItem, order: Order) -> Result<String> {
     let (a, b) = match order {
         Order::HighFirst => (&item.high_action, &item.low_action),
@@ -106,7 +108,8 @@ pub fn judge_user_turn(
 }
 
 /// The personas approach's user message asking for free-text advice (`run --mode
-/// generate`): the two actions written out in `order`, no answer-letter instruction.
+/// generate`): the two actions written out in `order`, no answer-letter instruction. An empty
+/// `persona_name` leaves the persona sentence out (the control condition).
 pub fn personas_generate_turn(
     persona_name: &str,
     item: &PromptItem,
@@ -202,10 +205,44 @@ impl ChatTemplate {
 
     /// One user turn followed by the opening of the assistant's turn.
     pub fn render_user_turn(&self, content: &str) -> Result<String> {
-        let messages = [Message {
+        self.render_turn(None, content)
+    }
+
+    /// A system turn (`run --system`), when given, then one user turn and the opening of the
+    /// assistant's turn, as transformers' `apply_chat_template` renders the two messages: a
+    /// template without a system role either folds it into the first user turn itself
+    /// (Gemma 3) or raises (Gemma 1 and 2), which is an error here too. A template that
+    /// silently drops the system text is refused rather than run without it.
+    pub fn render_turn(&self, system: Option<&str>, content: &str) -> Result<String> {
+        let mut messages = Vec::with_capacity(2);
+        if let Some(system) = system {
+            messages.push(Message {
+                role: "system",
+                content: system,
+            });
+        }
+        messages.push(Message {
             role: "user",
             content,
-        }];
+        });
+        let text = self.render_messages(&messages).map_err(|e| match system {
+            Some(_) => Error::Template(format!(
+                "--system: the model's chat template does not take a system turn: {e}"
+            )),
+            None => e,
+        })?;
+        if let Some(system) = system.filter(|s| !text.contains(s.trim())) {
+            return Err(Error::Template(format!(
+                "--system: the model's chat template dropped the system text {system:?} \
+                 from the prompt"
+            )));
+        }
+        Ok(text)
+    }
+
+    /// Renders the messages under the template limits (crate::template_limits): fuel bounds
+    /// the work, the capped output bounds the prompt's size.
+    fn render_messages(&self, messages: &[Message]) -> Result<String> {
         let mut out = crate::template_limits::CappedOutput::default();
         let rendered = self.env.get_template("chat").and_then(|t| {
             t.render_captured_to(

@@ -197,8 +197,7 @@ pub fn verify(
             manifest.prompts.sha256
         )));
     }
-    let all_countries = countries::builtin();
-    let countries = countries::select(&all_countries, &s.countries.join(","))?;
+    let countries = countries::recorded(&s.approach, &s.countries)?;
     let items = prompt_set.select(&s.dimensions, s.limit);
     let translations = match &s.translations {
         None => None,
@@ -232,7 +231,10 @@ pub fn verify(
     };
     let template = (manifest.model.chat_template == "plain").then_some("plain");
     let opened: Vec<Device> = devices.iter().map(|d| d.open()).collect::<Result<_>>()?;
-    let scorers = run::load_replicas(&path, &opened, format, template, None)?;
+    let mut scorers = run::load_replicas(&path, &opened, format, template, None)?;
+    for scorer in &mut scorers {
+        scorer.system.clone_from(&s.system);
+    }
     if run::labels_info(&scorers[0]) != manifest.labels {
         return Err(Error::model(
             &path,

@@ -119,7 +119,7 @@ fn run_scores_real_model_and_writes_results_manifest_and_stats() {
     assert_eq!(
         lines.next().unwrap(),
         "model,approach,dimension,tier,level,n,pearson_r,pearson_p,pearson_p_paper,\
-         pearson_ci_low,pearson_ci_high,spearman_rho,spearman_p,p_bh"
+         pearson_ci_low,pearson_ci_high,spearman_rho,spearman_p,p_bh,kendall_tau,kendall_p"
     );
     // 2 dimensions × 4 tiers × 2 levels
     assert_eq!(lines.count(), 16);

@@ -72,6 +72,7 @@ fn report_writes_plots_and_an_offline_html_page() {
     let plots = dir.path().join("report/plots");
     let mut stems = vec![
         "models".to_string(),
+        "leaderboard".into(),
         "density_imported_personas".into(),
         "heatmap_imported_personas".into(),
         "scatter_imported_personas_mas".into(),
@@ -120,6 +121,13 @@ fn report_writes_plots_and_an_offline_html_page() {
         assert!(html.contains(table), "{table}");
     }
     assert!(html.contains("<th>approach</th>"));
+    // Several models: the leaderboard table, best mean r first.
+    let board = &html[html.find("<h2>Leaderboard</h2>").expect("leaderboard")..];
+    let (first, second) = (
+        board.find("<td>1</td><td>").unwrap(),
+        board.find("<td>2</td><td>").unwrap(),
+    );
+    assert!(first < second);
     let summary = std::fs::read_to_string(dir.path().join("report/summary.md")).unwrap();
     assert!(summary.contains("## imported") && summary.contains("## synthetic"));
     assert!(summary.contains("## Models compared"));
@@ -419,4 +427,102 @@ fn translate_then_multilingual_and_personas_runs_report_translation_quality() {
     ] {
         assert!(svg.contains(label), "{label}");
     }
+}
+
+/// The persona_compare fixture's runs (a control run, its personas run, another model) and a
+/// model that always picks the first option (most of its items flip with the option order).
+fn runs_with_control_and_position() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["control", "personas", "other"] {
+        let run = dir.path().join(name);
+        std::fs::create_dir(&run).unwrap();
+        std::fs::copy(
+            repo(&format!(
+                "tests/fixtures/persona_compare/{name}/results.jsonl"
+            )),
+            run.join("results.jsonl"),
+        )
+        .unwrap();
+    }
+    let text = std::fs::read_to_string(repo("tests/fixtures/persona_compare/other/results.jsonl"))
+        .unwrap();
+    let mut lines = String::new();
+    for (k, line) in text.lines().enumerate() {
+        let mut row: serde_json::Value = serde_json::from_str(line).unwrap();
+        row["model"] = "positional".into();
+        // Every fourth item keeps its answer in both orders; the rest say "A".
+        let p = row["p_high"].as_f64().unwrap();
+        let by = if k % 4 == 0 { [p, p] } else { [0.95, 0.1] };
+        row["p_high_by_order"] = serde_json::json!(by);
+        row["p_high"] = ((by[0] + by[1]) / 2.0).into();
+        lines.push_str(&format!("{row}\n"));
+    }
+    let run = dir.path().join("positional");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::write(run.join("results.jsonl"), lines).unwrap();
+    dir
+}
+
+#[test]
+fn leaderboard_persona_effect_and_position_banner() {
+    let dir = runs_with_control_and_position();
+    ok(&hofbench(&[
+        "--quiet",
+        "report",
+        s(dir.path()),
+        "--resamples",
+        "100",
+    ]));
+    let html = std::fs::read_to_string(dir.path().join("report/report.html")).unwrap();
+    let board = &html[html.find("<h2>Leaderboard</h2>").expect("leaderboard")..];
+    let board = &board[..board.find("</table>").unwrap()];
+    // Three models (the control run is not one), each on one line.
+    assert_eq!(board.matches("<tr><td>").count(), 3, "{board}");
+    let line_of = |model: &str| {
+        board
+            .lines()
+            .find(|l| l.contains(&format!("<td>{model}</td>")))
+            .unwrap_or_else(|| panic!("{model} not in {board}"))
+    };
+    // The model with a control run shows its persona effect; the others do not have one.
+    assert!(line_of("synthetic").contains("changed)"), "{board}");
+    assert!(!line_of("other").contains("changed)"), "{board}");
+    let (colours, inked) = png_content(&dir.path().join("report/plots/leaderboard.png"));
+    assert!(
+        colours > 50 && (0.02..0.95).contains(&inked),
+        "{colours} {inked}"
+    );
+    let svg = std::fs::read_to_string(dir.path().join("report/plots/leaderboard.svg")).unwrap();
+    for name in ["synthetic", "other", "positional", "idv", "mas"] {
+        assert!(svg.contains(name), "{name}");
+    }
+    assert!(html.contains("<figure id=\"leaderboard\">"));
+
+    // The positional model gets a banner, in summary.md and report.html; the others do not.
+    let summary = std::fs::read_to_string(dir.path().join("stats/summary.md")).unwrap();
+    let banners: Vec<&str> = summary
+        .lines()
+        .filter(|l| l.starts_with("> **Warning:**"))
+        .collect();
+    assert_eq!(banners.len(), 1, "{summary}");
+    assert!(
+        banners[0].contains("positional (personas)") && banners[0].contains("75%"),
+        "{}",
+        banners[0]
+    );
+    assert!(html.contains("<p class=\"warning\"><strong>Warning:</strong> positional"));
+    // What is left when position is taken out: the agreeing quarter, counted and correlated.
+    assert!(summary.contains("## Answers where both option orders agree"));
+    assert!(
+        summary.contains("| positional | personas | idv | 60 of 240 (25%) |"),
+        "{summary}"
+    );
+    let agree =
+        std::fs::read_to_string(dir.path().join("stats/correlations_orders_agree.csv")).unwrap();
+    assert!(
+        agree.contains("\npositional,personas,idv,all,response,60,"),
+        "{agree}"
+    );
+    assert!(summary.contains("## Persona effect"));
+    assert!(dir.path().join("stats/persona_effect.csv").is_file());
 }

@@ -96,7 +96,14 @@ fn check_correlations(path: &Path, want: &Value) -> usize {
         assert_eq!(row["n"], w["n"].to_string(), "{what}");
         check(row, "pearson_r", &w["pearson_r"], VALUE, 0.0, &what);
         check(row, "spearman_rho", &w["spearman_rho"], VALUE, 0.0, &what);
-        for col in ["pearson_p", "pearson_p_paper", "spearman_p", "p_bh"] {
+        check(row, "kendall_tau", &w["kendall_tau"], VALUE, 0.0, &what);
+        for col in [
+            "pearson_p",
+            "pearson_p_paper",
+            "spearman_p",
+            "p_bh",
+            "kendall_p",
+        ] {
             check(row, col, &w[col], P.0, P.1, &what);
         }
         check(
@@ -135,7 +142,7 @@ fn every_statistic_matches_scipy() {
     assert_eq!(
         text.lines().next().unwrap(),
         "model,approach,dimension,tier,level,n,pearson_r,pearson_p,pearson_p_paper,\
-         pearson_ci_low,pearson_ci_high,spearman_rho,spearman_p,p_bh"
+         pearson_ci_low,pearson_ci_high,spearman_rho,spearman_p,p_bh,kendall_tau,kendall_p"
     );
     let defined = check_correlations(&out.join("correlations.csv"), &expected["correlations"]);
     // The fixture must exercise both defined and undefined correlations.
@@ -158,6 +165,12 @@ fn every_statistic_matches_scipy() {
         &expected["correlations_bleu_ok"],
     );
     assert!(defined > 4, "{defined}");
+    // The answers whose two option orders agree, on their own: same columns.
+    let defined = check_correlations(
+        &out.join("correlations_orders_agree.csv"),
+        &expected["correlations_orders_agree"],
+    );
+    assert!(defined > 10, "{defined}");
     let quality = read_csv(&out.join("translation_quality.csv"));
     let want = expected["translation_quality"].as_array().unwrap();
     assert_eq!(quality.len(), want.len());

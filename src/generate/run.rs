@@ -162,7 +162,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     let format = weight_format(args.weights, &model.path, &device)?;
     let t_load = Instant::now();
     let card_template = model.card.as_ref().and_then(|c| c.template.as_deref());
-    let scorer = load_replicas(
+    let mut scorer = load_replicas(
         &model.path,
         std::slice::from_ref(&device),
         format,
@@ -170,6 +170,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         None,
     )?
     .remove(0);
+    scorer.system.clone_from(&selection.system);
     // The judge: the scored model itself unless --judge names another one.
     let judge_model = match args.judge.as_deref() {
         None => None,

@@ -4,9 +4,10 @@
 //! Writes DIR/stats/ (as `hofbench stats`), then DIR/report/: `plots/*.png` and `plots/*.svg`
 //! (per model × approach: a scatter per dimension, a density figure and a heatmap; a model
 //! comparison when DIR holds several models; round-trip BLEU per language and tier for
-//! multilingual runs), `summary.md` and `report.html` (the tables and
+//! multilingual runs; the leaderboard, `leaderboard`), `summary.md` and `report.html` (the tables and
 //! the SVGs inline: no scripts, styles or images from anywhere else, so it opens offline).
 
+pub mod leaderboard;
 pub mod plots;
 
 use crate::dimension::Dimension;
@@ -284,6 +285,14 @@ pub fn figures(
             series,
         };
         out.push(figure(&bars, plots_dir, "models".to_string(), title)?);
+        let title = "Leaderboard: country-level r (dot: r, line: 95% bootstrap interval; \
+                     triangle: persona effect, shift-vs-score r)"
+            .to_string();
+        let board = leaderboard::Leaderboard {
+            title: title.clone(),
+            entries: leaderboard::entries(a),
+        };
+        out.push(figure(&board, plots_dir, "leaderboard".to_string(), title)?);
     }
     bleu_figures(a, bleu_threshold, plots_dir, &mut out)?;
     Ok(out)
@@ -329,6 +338,13 @@ fn markdown_to_html(md: &str) -> String {
         }
         if let Some(h) = line.strip_prefix("## ") {
             writeln!(html, "<h2>{}</h2>", escape(h)).unwrap();
+        } else if let Some(quote) = line.strip_prefix("> ") {
+            // The banners of `stats::position`: "> **Warning:** text".
+            let text = match quote.strip_prefix("**Warning:** ") {
+                Some(t) => format!("<strong>Warning:</strong> {}", escape(t)),
+                None => escape(quote),
+            };
+            writeln!(html, "<p class=\"warning\">{text}</p>").unwrap();
         } else if !line.is_empty() {
             writeln!(html, "<p>{}</p>", escape(line)).unwrap();
         }
@@ -381,6 +397,7 @@ pub fn html(a: &Analysis, source: &Path, figures: &[Rendered]) -> String {
          th{background:#eee}td:first-child,td:nth-child(2){text-align:left}\n\
          figure{margin:1em 0}figcaption{font-weight:bold;margin-bottom:0.3em}\n\
          svg{max-width:100%;height:auto}\n\
+         .warning{background:#fde8e8;border:1px solid #c0392b;padding:0.6em 0.9em}\n\
          </style>\n</head>\n<body>\n",
     );
     writeln!(
@@ -392,6 +409,9 @@ pub fn html(a: &Analysis, source: &Path, figures: &[Rendered]) -> String {
     )
     .unwrap();
     h.push_str(&markdown_to_html(&stats::summary(a)));
+    if a.models().len() > 1 {
+        h.push_str(&leaderboard::html_table(&leaderboard::entries(a)));
+    }
     h.push_str("<h2>Figures</h2>\n");
     for f in figures {
         writeln!(

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Once;
 
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-const FAMILY: &str = "sans-serif";
+pub(crate) const FAMILY: &str = "sans-serif";
 
 fn register_font() {
     static ONCE: Once = Once::new();
@@ -27,12 +27,13 @@ pub fn tier_colour(tier: Tier) -> RGBColor {
         Tier::High => RGBColor(31, 119, 180),
         Tier::Mid => RGBColor(255, 127, 14),
         Tier::Low => RGBColor(44, 160, 44),
+        Tier::None => RGBColor(127, 127, 127),
     }
 }
 
 type DrawResult = std::result::Result<(), String>;
 
-fn msg<E: std::fmt::Display>(e: E) -> String {
+pub(crate) fn msg<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 

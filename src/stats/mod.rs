@@ -26,6 +26,9 @@
 pub mod classification;
 pub mod correlation;
 pub mod diagnostics;
+pub mod kendall;
+pub mod persona_effect;
+pub mod position;
 pub mod replies;
 pub mod translation;
 
@@ -152,6 +155,8 @@ pub struct CorrelationRow {
     /// Fisher-z interval for r.
     pub pearson_ci: Option<(f64, f64)>,
     pub spearman: Option<Correlation>,
+    /// Kendall's tau-b with scipy's p (`kendall::kendall`).
+    pub kendall: Option<Correlation>,
     /// Benjamini–Hochberg adjusted `pearson_p` across the whole table.
     pub p_bh: Option<f64>,
 }
@@ -207,6 +212,11 @@ pub struct Analysis {
     pub language_fidelity: Vec<replies::LanguageFidelity>,
     /// Replies that mention the country, refuse, or weigh both sides (persona_use.csv).
     pub persona_use: Vec<replies::PersonaUse>,
+    /// correlations.csv's rows for the answers whose two option orders agree
+    /// (correlations_orders_agree.csv; `position`).
+    pub correlations_orders_agree: Vec<CorrelationRow>,
+    /// Personas against the control run (`persona_effect`).
+    pub persona_effect: persona_effect::PersonaEffect,
 }
 
 fn tier_code(tier: Option<Tier>) -> &'static str {
@@ -306,6 +316,7 @@ fn correlate(
                     .map(|c| two_sided_p(c.r, n_answers)),
                 pearson_ci: p.and_then(|c| fisher_ci(c.r, c.n, CONFIDENCE)),
                 spearman: spearman(&x, &y),
+                kendall: kendall::kendall(&x, &y),
                 p_bh: None,
             });
             if bootstrap {
@@ -340,6 +351,7 @@ fn correlate(
                 pearson_p_paper: p.map(|c| c.p),
                 pearson_ci: p.and_then(|c| fisher_ci(c.r, c.n, CONFIDENCE)),
                 spearman: spearman(&x, &y),
+                kendall: kendall::kendall(&x, &y),
                 p_bh: None,
             });
         }
@@ -357,7 +369,11 @@ fn correlate(
 /// Analyse rows (from one run or several).
 pub fn analyze(rows: &[ResultRow], options: Options) -> Analysis {
     let agreement = replies::agreement(rows);
-    let keyed = keyed_by_analysis_model(rows);
+    // The control run (no persona, country `none`) has no country to correlate: it is kept
+    // for the persona effect and its diagnostics.
+    let (control, keyed): (Vec<ResultRow>, Vec<ResultRow>) = keyed_by_analysis_model(rows)
+        .into_iter()
+        .partition(|r| r.approach == persona_effect::CONTROL);
     let rows = &keyed[..];
     let (language_fidelity, persona_use) = replies::reply_tables(rows);
     let shares = country_shares(rows);
@@ -377,6 +393,13 @@ pub fn analyze(rows: &[ResultRow], options: Options) -> Analysis {
     let (correlations_bleu_ok, _) = correlate(
         &self::groups(&bleu_ok),
         &country_shares(&bleu_ok),
+        options,
+        false,
+    );
+    let agree = position::orders_agree(rows);
+    let (correlations_orders_agree, _) = correlate(
+        &self::groups(&agree),
+        &country_shares(&agree),
         options,
         false,
     );
@@ -403,9 +426,18 @@ pub fn analyze(rows: &[ResultRow], options: Options) -> Analysis {
             diagnostics: diagnostics(rs),
         });
     }
+    let control_groups = self::groups(&control);
+    for ((model, approach, dimension), rs) in &control_groups {
+        diag.push(DiagnosticsRow {
+            model: model.clone(),
+            approach: approach.clone(),
+            dimension: Some(*dimension),
+            diagnostics: diagnostics(rs),
+        });
+    }
     // One "all dimensions" diagnostics row per model × approach.
     let mut by_model: BTreeMap<(&str, &str), Vec<&ResultRow>> = BTreeMap::new();
-    for ((model, approach, _), rs) in &groups {
+    for ((model, approach, _), rs) in groups.iter().chain(&control_groups) {
         by_model
             .entry((model.as_str(), approach.as_str()))
             .or_default()
@@ -441,6 +473,8 @@ pub fn analyze(rows: &[ResultRow], options: Options) -> Analysis {
         agreement,
         language_fidelity,
         persona_use,
+        correlations_orders_agree,
+        persona_effect: persona_effect::persona_effect(rows, &control, options),
     }
 }
 
@@ -531,7 +565,7 @@ pub fn run_with(dir: &Path, options: Options) -> Result<(Analysis, String)> {
     Ok((analysis, md))
 }
 
-fn num(v: Option<f64>) -> String {
+pub(crate) fn num(v: Option<f64>) -> String {
     v.map_or_else(|| "NaN".to_string(), |v| format!("{v}"))
 }
 
@@ -542,7 +576,7 @@ pub(crate) fn write_file(path: &Path, text: &str) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
-fn csv_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+pub(crate) fn csv_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(header).expect("writing to memory");
     for row in rows {
@@ -551,7 +585,7 @@ fn csv_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String
     String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 fields")
 }
 
-pub const CORRELATIONS_COLUMNS: [&str; 14] = [
+pub const CORRELATIONS_COLUMNS: [&str; 16] = [
     "model",
     "approach",
     "dimension",
@@ -566,6 +600,8 @@ pub const CORRELATIONS_COLUMNS: [&str; 14] = [
     "spearman_rho",
     "spearman_p",
     "p_bh",
+    "kendall_tau",
+    "kendall_p",
 ];
 
 fn correlations_table(rows: &[CorrelationRow]) -> String {
@@ -587,6 +623,8 @@ fn correlations_table(rows: &[CorrelationRow]) -> String {
                 num(c.spearman.map(|p| p.r)),
                 num(c.spearman.map(|p| p.p)),
                 num(c.p_bh),
+                num(c.kendall.map(|k| k.r)),
+                num(c.kendall.map(|k| k.p)),
             ]
         }),
     )
@@ -777,6 +815,13 @@ pub fn tables(a: &Analysis) -> Vec<(&'static str, String)> {
             correlations_table(&a.correlations_bleu_ok),
         ));
     }
+    if !a.correlations_orders_agree.is_empty() {
+        out.push((
+            "correlations_orders_agree.csv",
+            correlations_table(&a.correlations_orders_agree),
+        ));
+    }
+    out.extend(persona_effect::tables(&a.persona_effect));
     out.extend(replies_tables(a));
     out
 }
@@ -903,6 +948,9 @@ pub fn write_tables(a: &Analysis, out: &Path) -> Result<()> {
         "agreement.csv",
         "language_fidelity.csv",
         "persona_use.csv",
+        "correlations_orders_agree.csv",
+        "persona_effect.csv",
+        "persona_effect_by_dimension.csv",
     ] {
         let path = out.join(name);
         if !tables.iter().any(|(n, _)| *n == name) && path.exists() {
@@ -956,7 +1004,7 @@ impl Analysis {
         })
     }
 
-    fn bootstrap_of(&self, key: (&str, &str, Dimension)) -> Option<&BootstrapRow> {
+    pub fn bootstrap_of(&self, key: (&str, &str, Dimension)) -> Option<&BootstrapRow> {
         self.bootstrap.iter().find(|b| {
             b.model == key.0 && b.approach == key.1 && b.dimension == key.2 && b.tier.is_none()
         })
@@ -981,6 +1029,7 @@ fn r_cell(c: Option<&CorrelationRow>) -> String {
 /// The Markdown summary: per model, the paper's tables and ours.
 pub fn summary(a: &Analysis) -> String {
     let mut md = String::new();
+    position::banners(&a.diagnostics, &mut md);
     if a.models().len() > 1 {
         writeln!(
             md,
@@ -1111,6 +1160,8 @@ pub fn summary(a: &Analysis) -> String {
         writeln!(md).unwrap();
     }
     approaches_compared(a, &mut md);
+    orders_agree_summary(a, &mut md);
+    persona_effect::summary(&a.persona_effect, a.options, &mut md);
     translation_summary(a, &mut md);
     replies::summary(a, &mut md);
     md
@@ -1293,6 +1344,63 @@ fn translation_summary(a: &Analysis, md: &mut String) {
             )
             .unwrap();
         }
+    }
+    writeln!(md).unwrap();
+}
+
+/// The correlations of the answers whose two option orders agree, beside all answers'.
+fn orders_agree_summary(a: &Analysis, md: &mut String) {
+    if !a
+        .diagnostics
+        .iter()
+        .any(|d| d.diagnostics.order_flip_share.is_some() && d.approach != persona_effect::CONTROL)
+    {
+        return;
+    }
+    writeln!(
+        md,
+        "## Answers where both option orders agree\n\nThe answers whose choice stays the same \
+         when the two options swap places, analysed on their own: what is left when position \
+         is taken out (correlations_orders_agree.csv). Pearson r with the Hofstede score, all \
+         tiers.\n"
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "| model | approach | dim | answers agreeing | r (all answers) | r (agreeing) | r response (all) | r response (agreeing) |"
+    )
+    .unwrap();
+    writeln!(md, "|---|---|---|---|---|---|---|---|").unwrap();
+    for d in a.diagnostics.iter() {
+        let Some(dim) = d.dimension else { continue };
+        let key = (d.model.as_str(), d.approach.as_str(), dim);
+        let agreeing = a.correlations_orders_agree.iter().find(|c| {
+            (c.model.as_str(), c.approach.as_str(), c.dimension) == key
+                && c.tier.is_none()
+                && c.level == Level::Response
+        });
+        // Groups with orders (logits rows) only; the control run has no correlation.
+        let Some(flips) = d.diagnostics.order_flip_share else {
+            continue;
+        };
+        if d.approach == persona_effect::CONTROL {
+            continue;
+        }
+        writeln!(
+            md,
+            "| {} | {} | {} | {} of {} ({}) | {} | {} | {} | {} |",
+            key.0,
+            key.1,
+            dim,
+            agreeing.map_or(0, |c| c.n),
+            d.diagnostics.n,
+            pct(Some(1.0 - flips)),
+            r_of(&a.correlations, key, Level::Country),
+            r_of(&a.correlations_orders_agree, key, Level::Country),
+            r_of(&a.correlations, key, Level::Response),
+            r_of(&a.correlations_orders_agree, key, Level::Response),
+        )
+        .unwrap();
     }
     writeln!(md).unwrap();
 }
