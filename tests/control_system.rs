@@ -59,22 +59,25 @@ fn control_run_has_no_persona_and_pairs_with_a_personas_run() {
         args.extend_from_slice(&["--out", s(out)]);
         hofbench(&args)
     };
-    // Shards cut the control grid (3 items) like any other; then the whole run.
-    ok(&run(
-        &["--approach", "control", "--keep-text", "--shard", "0/2"],
-        &control,
-    ));
+    // Shards cut the control grid (3 items) like any other, batch by batch (one item a batch
+    // here, so the two shards get 2 and 1); then the whole run.
+    let shard = |i: &'static str| {
+        [
+            "--approach",
+            "control",
+            "--keep-text",
+            "--batch-size",
+            "1",
+            "--shard",
+            i,
+        ]
+    };
+    ok(&run(&shard("0/2"), &control));
     assert_eq!(rows(&control).len(), 2);
     let shard1 = tmp.path().join("shard1");
-    ok(&run(
-        &["--approach", "control", "--keep-text", "--shard", "1/2"],
-        &shard1,
-    ));
+    ok(&run(&shard("1/2"), &shard1));
     assert_eq!(rows(&shard1).len(), 1);
-    fails_with(
-        &run(&["--approach", "control", "--shard", "1/2"], &control),
-        &["shard 0/2"],
-    );
+    fails_with(&run(&shard("1/2"), &control), &["shard 0/2"]);
     std::fs::remove_dir_all(&control).unwrap();
     std::fs::remove_dir_all(&shard1).unwrap();
     ok(&run(&["--approach", "control", "--keep-text"], &control));
