@@ -17,7 +17,7 @@
 //!
 //! Every step is a comparison of numbers, not of truth values: the paper's pipeline combined its
 //! votes as `a > (b and c)`, which compares `a` with whichever of `b`, `c` Python's `and`
-//! returns. The bands were chosen on `tests/fixtures/judge/replies.jsonl` (see the README).
+//! returns. The bands were chosen on `tests/fixtures/judge/replies.jsonl` (see docs/generate.md, "The judge").
 
 use crate::replies;
 use crate::scorer::{label_distribution, label_token_ids, token_budget_batches, Scorer};

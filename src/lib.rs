@@ -4,6 +4,8 @@
 //! `tokenizer` → `models` (a `CausalLm`) → `scorer` (option-letter probabilities) →
 //! `results` (results.jsonl) → `stats` → `report`. `run` ties them together; `fetch` finds
 //! weights; `import` turns the paper's released answers into results.jsonl.
+//!
+//! The module map (what each module owns and imports, its cycles and debts): docs/architecture.md.
 
 pub mod bleu;
 pub mod cli;

@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Print src/'s module graph, its import cycles and its oversized files (docs/architecture.md).
+
+    python3 docs/module_graph.py [--max-lines 700] [SRC]
+
+An edge A -> B means module A names module B (or an item B defines or re-exports) in code
+outside its `#[cfg(test)]` modules: `crate::b::…` paths (in `use` trees or inline), `super::…`,
+`self::…` and a parent's plain `child::…` paths; `main` (the binary) is read through
+`hofbench::…`. Comments and string literals are ignored. `pub use` re-exports are followed
+to the module that defines the item. Cycles are the strongly connected components of the
+graph with more than one module. Standard library only.
+"""
+
+import re
+import sys
+from pathlib import Path
+
+
+# The engine layer of DEVELOPERS.md and issue 14, which should import nothing above it.
+ENGINE = {"error", "gguf", "tokenizer", "template", "template_limits", "kernels", "device",
+          "generate", "generate/sampling"}
+ENGINE_TREES = {"models"}
+
+
+def strip_code(text):
+    """Source text with comments and string/char literals blanked (newlines kept)."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        c = text[i]
+        if text.startswith("//", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+        elif text.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if text.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif text.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    out.append("\n" if text[i] == "\n" else "")
+                    i += 1
+        elif (m := re.match(r'b?r(#*)"', text[i:])) and (i == 0 or not text[i - 1].isalnum()):
+            end = '"' + m.group(1)
+            j = text.find(end, i + m.end())
+            j = n if j < 0 else j + len(end)
+            out.append('""' + "\n" * text.count("\n", i, j))
+            i = j
+        elif c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append('""' + "\n" * text.count("\n", i, j))
+            i = j + 1
+        elif c == "'" and (m := re.match(r"'(\\.[^']*|[^\\'])'", text[i:])):
+            out.append("' '")
+            i += m.end()
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def drop_test_modules(code):
+    """Code without `#[cfg(test)] mod … { … }` blocks, and how many lines those held."""
+    test_lines = 0
+    while m := re.search(r"#\[cfg\(test\)\]\s*(pub\s+)?mod\s+\w+\s*\{", code):
+        depth, j = 1, m.end()
+        while j < len(code) and depth:
+            depth += {"{": 1, "}": -1}.get(code[j], 0)
+            j += 1
+        test_lines += code.count("\n", m.start(), j) + 1
+        code = code[: m.start()] + "\n" * code.count("\n", m.start(), j) + code[j:]
+    return code, test_lines
+
+
+def expand_use(tree):
+    """`a::{b, c::{d, e}}` -> [a::b, a::c::d, a::c::e] (`self` and renames handled)."""
+    tree = re.sub(r"\s+as\s+\w+", "", tree)  # a rename changes no module
+    tree = re.sub(r"\s+", "", tree)
+    m = re.match(r"^(.*?)\{(.*)\}$", tree)
+    if not m:
+        return [tree]
+    prefix, inner = m.groups()
+    parts, depth, cur = [], 0, ""
+    for ch in inner:
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        cur += ch
+    parts.append(cur)
+    paths = []
+    for p in filter(None, parts):
+        for sub in expand_use(p):
+            paths.append(prefix.rstrip(":") if sub == "self" else prefix + sub)
+    return paths
+
+
+def module_name(path, src):
+    rel = path.relative_to(src).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "mod":
+        parts.pop()
+    if parts == ["lib"]:
+        return "lib"
+    return "/".join(parts)
+
+
+def main():
+    args = sys.argv[1:]
+    max_lines = 700
+    if "--max-lines" in args:
+        k = args.index("--max-lines")
+        max_lines = int(args[k + 1])
+        del args[k : k + 2]
+    src = Path(args[0] if args else Path(__file__).resolve().parent.parent / "src")
+
+    files = {module_name(p, src): p for p in sorted(src.rglob("*.rs"))}
+    stripped = {m: drop_test_modules(strip_code(p.read_text())) for m, p in files.items()}
+    code = {m: c for m, (c, _) in stripped.items()}
+    test_lines = {m: t for m, (_, t) in stripped.items()}
+    modules = set(files)
+
+    def parent(m):
+        return "lib" if "/" not in m else m.rsplit("/", 1)[0]
+
+    # `pub use` re-exports: (module, name) -> the path it stands for
+    reexports = {}
+    for m, c in code.items():
+        for tree in re.findall(r"\bpub(?:\([^)]*\))?\s+use\s+([^;]+);", c):
+            for p in expand_use(tree):
+                reexports[(m, p.split("::")[-1])] = (m, p)
+
+    def resolve(m, path, depth=0):
+        """The module a path written in module m refers to (None: outside the crate)."""
+        segs = [s for s in path.split("::") if s]
+        if not segs:
+            return None
+        if segs[0] in ("crate", "hofbench"):
+            cur, segs = "lib", segs[1:]
+        elif segs[0] == "super":
+            cur, segs = m, segs
+            while segs and segs[0] == "super":
+                cur, segs = parent(cur), segs[1:]
+        elif segs[0] == "self":
+            cur, segs = m, segs[1:]
+        else:
+            cur = m  # a child module named plainly, or a name re-exported in m
+        while segs:
+            child = segs[0] if cur == "lib" else cur + "/" + segs[0]
+            if child in modules:
+                cur, segs = child, segs[1:]
+            elif (cur, segs[0]) in reexports and depth < 8:
+                owner, target = reexports[(cur, segs[0])]
+                return resolve(owner, target, depth + 1)
+            else:
+                break
+        return cur
+
+    edges = {m: set() for m in modules}
+    for m, c in code.items():
+        refs = []
+        for tree in re.findall(r"\buse\s+([^;]+);", c):
+            refs += expand_use(tree)
+        refs += re.findall(r"(?<![\w:])(?:crate|hofbench|super|self)(?:::\w+)+", c)
+        kids = {k.rsplit("/", 1)[-1] for k in modules if k != m and parent(k) == m}
+        for kid in kids:
+            refs += [kid + "::" + rest for rest in re.findall(rf"(?<![\w:]){kid}::(\w+)", c)]
+        for r in refs:
+            head = r.split("::")[0]
+            if head not in ("crate", "hofbench", "super", "self") and head not in kids:
+                continue
+            t = resolve(m, r)
+            if t and t != m and t != "lib":
+                edges[m].add(t)
+
+    # Tarjan's strongly connected components
+    index, low, stack, on, sccs, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in sorted(edges[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            sccs.append(sorted(comp))
+
+    sys.setrecursionlimit(10000)
+    for v in sorted(modules):
+        if v not in index:
+            visit(v)
+
+    lines = {m: p.read_text().count("\n") for m, p in files.items()}
+    print("# module graph (A -> what A imports from the crate)")
+    for m in sorted(modules):
+        print(f"{m} ({lines[m]} lines) -> {', '.join(sorted(edges[m])) or '-'}")
+    cycles = sorted((c for c in sccs if len(c) > 1), key=len, reverse=True)
+    print(f"\n# import cycles (strongly connected components): {len(cycles)}")
+    for c in cycles:
+        print("{" + ", ".join(c) + "}")
+        for a in c:
+            inside = sorted(edges[a] & set(c))
+            print(f"    {a} -> {', '.join(inside)}")
+    print("\n# modules below main that import cli (clap types)")
+    print(", ".join(sorted(m for m in modules if "cli" in edges[m] and m != "main")) or "-")
+    engine = {m for m in modules if m in ENGINE or m.split("/")[0] in ENGINE_TREES}
+    print("\n# engine modules (DEVELOPERS.md) importing above the engine")
+    for m in sorted(engine):
+        above = sorted(t for t in edges[m] if t not in engine)
+        if above:
+            print(f"{m} -> {', '.join(above)}")
+    big = sorted((m for m in modules if lines[m] > max_lines), key=lambda m: -lines[m])
+    print(f"\n# files over {max_lines} lines: {len(big)}")
+    for m in big:
+        print(f"{files[m].relative_to(src.parent)}: {lines[m]} ({test_lines[m]} of them unit tests)")
+
+
+if __name__ == "__main__":
+    main()
