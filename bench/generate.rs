@@ -67,10 +67,10 @@ fn main() {
         "{} is missing: run `hofbench fetch`",
         path.display()
     );
-    let format = match std::env::var("BENCH_WEIGHTS").as_deref() {
-        Ok("quantized") => WeightFormat::Quantized,
-        _ => WeightFormat::F32,
-    };
+    let format = std::env::var("BENCH_WEIGHTS")
+        .ok()
+        .and_then(|w| WeightFormat::from_name(&w))
+        .unwrap_or(WeightFormat::F32);
     let scorer = Scorer::load(&path, &candle_core::Device::Cpu, format).unwrap();
     let prompts = prompts(&scorer);
     let new = env_usize("BENCH_NEW", 64);

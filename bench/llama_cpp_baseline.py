@@ -15,13 +15,18 @@ Then prints prompt tokens/s and items/s of each beside hofbench's (criterion
 `prefill/full_prompts` and `scorer/items` estimates, and the CLI run), with ratios.
 
 Usage: .venv/bin/python bench/llama_cpp_baseline.py RUN_DIR GGUF THREADS
-           [--criterion DIR] [--batch N] [--rss-kib N]
+           [--criterion DIR] [--batch N] [--rss-kib N] [--engines llama,hf] [--json-out FILE]
+--engines picks the peers to time (default both); --json-out appends one JSON line per
+measurement (engine, seconds, tokens, items, this process's peak RSS so far) for
+bench/model_report.py, which bench/vs_llama_cpp.sh --model uses with one process per engine
+so that each peak RSS is that engine's.
 """
 from __future__ import annotations
 
 import argparse
 import ctypes
 import json
+import resource
 import time
 from pathlib import Path
 
@@ -146,25 +151,50 @@ def main() -> None:
     ap.add_argument("--criterion", type=Path)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--rss-kib", type=int)
+    ap.add_argument("--engines", default="llama,hf")
+    ap.add_argument("--json-out", type=Path)
     a = ap.parse_args()
+    engines = a.engines.split(",")
 
     rows = [json.loads(line) for line in open(a.run_dir / "results.jsonl", encoding="utf-8")]
     manifest = json.loads((a.run_dir / "manifest.json").read_text())
-    llm = Llama(model_path=str(a.gguf), n_ctx=2048, n_batch=512, n_threads=a.threads,
-                n_threads_batch=a.threads, logits_all=False, verbose=False)
-    pairs = [[llm.tokenize(t.encode("utf-8"), add_bos=False, special=True) for t in r["rendered"]]
-             for r in rows]
+    results: dict[str, float] = {}  # name -> seconds for all items
+    if "llama" in engines:
+        llm = Llama(model_path=str(a.gguf), n_ctx=2048, n_batch=512, n_threads=a.threads,
+                    n_threads_batch=a.threads, logits_all=False, verbose=False)
+        pairs = [[llm.tokenize(t.encode("utf-8"), add_bos=False, special=True)
+                  for t in r["rendered"]] for r in rows]
+    else:
+        # The same ids without loading llama.cpp: the tokenizer only (vocab_only).
+        vocab = Llama(model_path=str(a.gguf), vocab_only=True, verbose=False)
+        pairs = [[vocab.tokenize(t.encode("utf-8"), add_bos=False, special=True)
+                  for t in r["rendered"]] for r in rows]
+        del vocab
     items = len(pairs)
     tokens = sum(len(p[0]) + len(p[1]) for p in pairs)
     print(f"{items} items, {2 * items} prompts, {tokens} prompt tokens, {a.threads} threads, "
           f"batches of {a.batch} items")
 
-    results: dict[str, float] = {}  # name -> seconds for all items
-    results["llama.cpp per-prompt loop"] = llama_cpp_loop(llm, pairs, share_prefix=False)
-    results["llama.cpp per-prompt, prefix KV reuse"] = llama_cpp_loop(llm, pairs, share_prefix=True)
-    results["llama.cpp batched"] = llama_cpp_batched(llm, pairs, a.batch, a.threads)
-    del llm
-    results["HF transformers fp32 batched"] = hf_batched(a.gguf, pairs, a.batch, a.threads)
+    if a.json_out:
+        with open(a.json_out, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"lengths": [len(p) for pair in pairs for p in pair]}) + "\n")
+
+    def record(name: str, secs: float) -> None:
+        results[name] = secs
+        if a.json_out:
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+            with open(a.json_out, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"engine": name, "seconds": secs, "tokens": tokens,
+                                    "items": items, "peak_rss_kib": rss}) + "\n")
+
+    if "llama" in engines:
+        record("llama.cpp per-prompt loop", llama_cpp_loop(llm, pairs, share_prefix=False))
+        record("llama.cpp per-prompt, prefix KV reuse",
+               llama_cpp_loop(llm, pairs, share_prefix=True))
+        record("llama.cpp batched", llama_cpp_batched(llm, pairs, a.batch, a.threads))
+        del llm
+    if "hf" in engines:
+        record("HF transformers fp32 batched", hf_batched(a.gguf, pairs, a.batch, a.threads))
 
     ours_prefill = ours_items = None
     if a.criterion:

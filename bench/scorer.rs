@@ -4,22 +4,28 @@
 //!   padded batches of --batch-size items), comparable with any engine's prompt processing;
 //! - `scorer/items`: items/s (one item = both option orders) the way `hofbench run` scores,
 //!   token-budget batches with the two orders sharing their prefix;
-//! - `prefill/quantized`: the same prefill with candle's quantized matmul (`--weights
-//!   quantized`), the slow path f32 dequantisation avoids. Off unless BENCH_QUANTIZED=1.
+//! - `prefill/quantized`: the same prefill with the weights as stored and exact f32
+//!   products (`--weights quantized`). Off unless BENCH_QUANTIZED=1.
+//!
+//! BENCH_MODEL=FILE scores another GGUF (a card name or path, as `--model`), BENCH_WEIGHTS
+//! its weight format (`f32`, `quantized`, `fast-quantized`; default f32). BENCH_ONCE=1 skips
+//! criterion for models too big for ten samples: one warm-up pass on the first batch, then
+//! each of `prefill/full_prompts` and `scorer/items` timed once, printed as
+//! `hofbench-once <name> <seconds>` lines (what bench/vs_llama_cpp.sh --model reads).
 //!
 //! Prompts: BENCH_RUN_DIR=DIR reads the rendered prompts of a `hofbench run --keep-text`
 //! (what bench/vs_llama_cpp.sh does, so that every engine sees the same text); otherwise the
 //! first BENCH_ITEMS (default 8) built-in requests with rotating personas. BENCH_BATCH items
 //! per batch (default 8), BENCH_MAX_TOKENS the token budget (default 4096, as `run`).
 
-use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use criterion::{criterion_group, Criterion, SamplingMode, Throughput};
 use hofbench::models::WeightFormat;
 use hofbench::prompts::PromptSet;
 use hofbench::scorer::{token_budget_batches, Scorer};
 use hofbench::template::{personas_user_turn, Order};
 use hofbench::{countries, fetch, results};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -81,18 +87,66 @@ fn score(scorer: &Scorer, items: &[[Vec<u32>; 2]], batch: usize, max_tokens: usi
     }
 }
 
-fn benches(c: &mut Criterion) {
-    let model = fetch::resolve(None, true).expect("the default model (hofbench fetch)");
-    let scorer = Scorer::load(&model.path, &candle_core::Device::Cpu, WeightFormat::F32).unwrap();
+struct Setup {
+    model: hofbench::fetch::ResolvedModel,
+    scorer: Scorer,
+    items: Vec<[Vec<u32>; 2]>,
+    tokens: usize,
+    batch: usize,
+    max_tokens: usize,
+}
+
+fn setup() -> Setup {
+    let name = std::env::var("BENCH_MODEL").ok();
+    let model = fetch::resolve(name.as_deref(), true).expect("the model (hofbench fetch)");
+    let format = std::env::var("BENCH_WEIGHTS")
+        .ok()
+        .map(|w| WeightFormat::from_name(&w).expect("BENCH_WEIGHTS: a weight format"))
+        .unwrap_or(WeightFormat::F32);
+    let scorer = Scorer::load(&model.path, &candle_core::Device::Cpu, format).unwrap();
     let items = items(&scorer);
     let tokens: usize = items.iter().map(|p| p[0].len() + p[1].len()).sum();
     let batch = env_usize("BENCH_BATCH", 8);
     let max_tokens = env_usize("BENCH_MAX_TOKENS", 4096);
     eprintln!(
-        "{} items ({} prompts, {tokens} prompt tokens), batches of {batch} items",
+        "{}: {} items ({} prompts, {tokens} prompt tokens), batches of {batch} items, {}",
+        model.name,
         items.len(),
-        2 * items.len()
+        2 * items.len(),
+        scorer.model.describe()
     );
+    Setup {
+        model,
+        scorer,
+        items,
+        tokens,
+        batch,
+        max_tokens,
+    }
+}
+
+/// BENCH_ONCE=1: each measurement once, after a warm-up on the first batch.
+fn once(s: &Setup) {
+    prefill(&s.scorer, &s.items[..s.batch.min(s.items.len())], s.batch);
+    let t = Instant::now();
+    prefill(&s.scorer, &s.items, s.batch);
+    println!(
+        "hofbench-once prefill/full_prompts {:.4}",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    score(&s.scorer, &s.items, s.batch, s.max_tokens);
+    println!(
+        "hofbench-once scorer/items {:.4}",
+        t.elapsed().as_secs_f64()
+    );
+    println!("hofbench-once tokens {}", s.tokens);
+    println!("hofbench-once items {}", s.items.len());
+}
+
+fn benches(c: &mut Criterion) {
+    let s = setup();
+    let (scorer, items, batch, max_tokens) = (&s.scorer, &s.items, s.batch, s.max_tokens);
 
     let mut g = c.benchmark_group("prefill");
     // Each iteration takes seconds: ten single runs, not criterion's growing series.
@@ -100,18 +154,16 @@ fn benches(c: &mut Criterion) {
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(10));
-    g.throughput(Throughput::Elements(tokens as u64));
-    g.bench_function("full_prompts", |b| {
-        b.iter(|| prefill(&scorer, &items, batch))
-    });
+    g.throughput(Throughput::Elements(s.tokens as u64));
+    g.bench_function("full_prompts", |b| b.iter(|| prefill(scorer, items, batch)));
     if std::env::var("BENCH_QUANTIZED").as_deref() == Ok("1") {
         let q = Scorer::load(
-            &model.path,
+            &s.model.path,
             &candle_core::Device::Cpu,
             WeightFormat::Quantized,
         )
         .unwrap();
-        g.bench_function("quantized", |b| b.iter(|| prefill(&q, &items, batch)));
+        g.bench_function("quantized", |b| b.iter(|| prefill(&q, items, batch)));
     }
     g.finish();
 
@@ -123,10 +175,18 @@ fn benches(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(10));
     g.throughput(Throughput::Elements(items.len() as u64));
     g.bench_function("items", |b| {
-        b.iter(|| score(&scorer, &items, batch, max_tokens))
+        b.iter(|| score(scorer, items, batch, max_tokens))
     });
     g.finish();
 }
 
 criterion_group!(scorer_benches, benches);
-criterion_main!(scorer_benches);
+
+fn main() {
+    if std::env::var("BENCH_ONCE").as_deref() == Ok("1") {
+        once(&setup());
+        return;
+    }
+    scorer_benches();
+    Criterion::default().configure_from_args().final_summary();
+}

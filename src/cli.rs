@@ -138,13 +138,19 @@ pub enum Preset {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Weights {
-    /// CPU: f32 for models up to ~1B parameters, quantized above. GPU: bf16 when the model
-    /// fits the card's free memory, quantized otherwise.
+    /// CPU: f32 when the f32 copy takes at most half the available memory, quantized
+    /// otherwise. GPU: bf16 when the model fits the card's free memory, quantized otherwise.
     Auto,
+    /// Every tensor dequantized to f32 at load.
     F32,
     /// bf16 matrices and activations, f32 norms and logits: the fast path on a GPU.
     Bf16,
+    /// Weights kept as stored (GGUF blocks, bf16/f16 safetensors), every product computed in
+    /// f32 on exactly dequantized values: the results of f32 in about the stored size.
     Quantized,
+    /// candle's quantized kernels, which round the activations to 8 bits: faster, not exact
+    /// (the manifest records `exact: false`).
+    FastQuantized,
 }
 
 #[derive(Debug, Args)]

@@ -84,6 +84,15 @@ pub fn backend(specs: &[DeviceSpec]) -> Result<&'static str> {
     Ok(first)
 }
 
+/// Memory the system can give this process without swapping, in bytes (Linux's
+/// `MemAvailable`; None elsewhere).
+pub fn host_available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// Free memory of a GPU in bytes (None on the CPU, or when the driver cannot say).
 pub fn free_memory(device: &Device) -> Option<u64> {
     #[cfg(feature = "cuda")]

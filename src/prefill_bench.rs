@@ -61,7 +61,7 @@ pub fn bench_prefill(args: &BenchPrefillArgs, quiet: bool) -> Result<()> {
         Weights::Bf16 => WeightFormat::Bf16,
         Weights::Auto if device.is_cuda() => WeightFormat::Bf16,
         Weights::Auto => WeightFormat::F32,
-        Weights::Quantized => {
+        Weights::Quantized | Weights::FastQuantized => {
             return Err(Error::Usage(
                 "bench-prefill: random weights are dense: --weights f32 or bf16".into(),
             ))

@@ -172,6 +172,10 @@ pub struct Settings {
     #[serde(default)]
     pub max_batch_tokens: usize,
     pub weights: String,
+    /// Whether every product ran in f32 on the weights exactly as stored (false for
+    /// `fast-quantized`'s 8-bit activations and for bf16); absent in runs recorded before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact: Option<bool>,
     pub keep_text: bool,
     /// The `--devices` list, e.g. `cpu` or `cuda:0,cuda:1`.
     pub device: String,
@@ -529,7 +533,8 @@ impl Settings {
             limit: selection.limit,
             batch_size: args.batch_size as usize,
             max_batch_tokens: args.max_batch_tokens as usize,
-            weights: format!("{format:?}").to_lowercase(),
+            weights: format.name().into(),
+            exact: Some(format.is_exact(backend == "cuda")),
             keep_text: args.keep_text,
             device,
             backend: backend.into(),
@@ -903,9 +908,9 @@ pub(crate) fn check_resumable(
     Ok(())
 }
 
-/// `--weights auto`: f32 matmuls beat candle's quantized CPU kernels by far on small models
-/// (bench/scorer.rs); above ~1 GiB of GGUF the memory cost of f32 is not worth it. On a GPU,
-/// see [`gpu_weight_format`].
+/// `--weights auto` on the CPU: f32 while its copy of the weights takes at most half the
+/// available memory (dense gemm, nothing dequantized per pass), else the weights as stored
+/// with the same exact f32 compute. On a GPU, see [`gpu_weight_format`].
 pub(crate) fn weight_format(
     choice: Weights,
     path: &Path,
@@ -915,30 +920,40 @@ pub(crate) fn weight_format(
         Weights::F32 => WeightFormat::F32,
         Weights::Bf16 => WeightFormat::Bf16,
         Weights::Quantized => WeightFormat::Quantized,
+        Weights::FastQuantized => WeightFormat::FastQuantized,
         Weights::Auto if device.is_cuda() => gpu_weight_format(path, device)?,
-        Weights::Auto if path.is_dir() => {
-            // A folder's safetensors are f32 on CPU; Q8_0 above ~1B parameters (2 GiB bf16).
-            let mut size = 0;
-            for f in crate::models::weights::safetensors_files(path)? {
-                size += std::fs::metadata(&f).map_err(|e| Error::io(&f, e))?.len();
-            }
-            if size < 2 << 30 {
-                WeightFormat::F32
-            } else {
-                WeightFormat::Quantized
-            }
-        }
         Weights::Auto => {
-            let size = std::fs::metadata(path)
-                .map_err(|e| Error::io(path, e))?
-                .len();
-            if size < 1 << 30 {
+            let f32_bytes = 4 * parameter_count(path)?;
+            let fits = match crate::device::host_available_memory() {
+                Some(available) => f32_bytes <= available / 2,
+                None => f32_bytes <= 4 << 30,
+            };
+            if fits {
                 WeightFormat::F32
             } else {
                 WeightFormat::Quantized
             }
         }
     })
+}
+
+/// Parameters of a GGUF file or a Hugging Face folder (whose safetensors are bf16 or f16
+/// nearly always: 2 bytes a parameter).
+fn parameter_count(path: &Path) -> Result<u64> {
+    if path.is_dir() {
+        let mut bytes = 0;
+        for f in crate::models::weights::safetensors_files(path)? {
+            bytes += std::fs::metadata(&f).map_err(|e| Error::io(&f, e))?.len();
+        }
+        return Ok(bytes / 2);
+    }
+    let gguf = crate::gguf::GgufFile::open(path)?;
+    Ok(gguf
+        .content
+        .tensor_infos
+        .values()
+        .map(|t| t.shape.elem_count() as u64)
+        .sum())
 }
 
 /// `cuda:0,cuda:1`, as recorded in the manifest.
@@ -955,21 +970,7 @@ fn device_list(devices: &[DeviceSpec]) -> String {
 /// cores) when the weights in bf16 take at most 80% of the card's free memory, leaving the rest
 /// for activations; quantized otherwise (a Q4 70B on a 48 GB card).
 fn gpu_weight_format(path: &Path, device: &candle_core::Device) -> Result<WeightFormat> {
-    let params: u64 = if path.is_dir() {
-        // Checkpoints are stored in bf16 or f16 nearly always: 2 bytes a parameter.
-        let mut bytes = 0;
-        for f in crate::models::weights::safetensors_files(path)? {
-            bytes += std::fs::metadata(&f).map_err(|e| Error::io(&f, e))?.len();
-        }
-        bytes / 2
-    } else {
-        let gguf = crate::gguf::GgufFile::open(path)?;
-        gguf.content
-            .tensor_infos
-            .values()
-            .map(|t| t.shape.elem_count() as u64)
-            .sum()
-    };
+    let params = parameter_count(path)?;
     Ok(match crate::device::free_memory(device) {
         _ if params < 1_000_000_000 => WeightFormat::F32,
         Some(free) if 2 * params <= free / 5 * 4 => WeightFormat::Bf16,

@@ -216,18 +216,16 @@ pub fn verify(
             manifest.model.name
         )));
     }
-    // As `run` records it: `format!("{format:?}").to_lowercase()`.
-    let format = match s.weights.as_str() {
-        "f32" => WeightFormat::F32,
-        "bf16" => WeightFormat::Bf16,
-        "quantized" => WeightFormat::Quantized,
-        other => {
-            return Err(Error::bad_input(
-                dir.join(run::MANIFEST_FILE),
-                0,
-                format!("settings.weights {other:?} is not a weight format this hofbench knows"),
-            ))
-        }
+    // As `run` records it: `WeightFormat::name`.
+    let Some(format) = WeightFormat::from_name(&s.weights) else {
+        return Err(Error::bad_input(
+            dir.join(run::MANIFEST_FILE),
+            0,
+            format!(
+                "settings.weights {:?} is not a weight format this hofbench knows",
+                s.weights
+            ),
+        ));
     };
     let template = (manifest.model.chat_template == "plain").then_some("plain");
     let opened: Vec<Device> = devices.iter().map(|d| d.open()).collect::<Result<_>>()?;

@@ -355,3 +355,36 @@ fn models_lists_cards() {
     assert!(out.contains("smollm2-135m-instruct (default)"), "{out}");
     assert!(out.contains("gemma3-270m"), "{out}");
 }
+
+#[test]
+fn the_manifest_records_the_weight_format_and_whether_it_is_exact() {
+    // `quantized` keeps the blocks and computes exactly; `fast-quantized` (candle's 8-bit
+    // activations) is marked inexact. One item of the default model each.
+    let tmp = tempfile::tempdir().unwrap();
+    for (weights, exact) in [
+        ("quantized", true),
+        ("fast-quantized", false),
+        ("f32", true),
+    ] {
+        let dir = tmp.path().join(weights);
+        ok(&hofbench(&[
+            "--quiet",
+            "run",
+            "--weights",
+            weights,
+            "--countries",
+            "Japan",
+            "--dimensions",
+            "idv",
+            "--limit",
+            "1",
+            "--out",
+            s(&dir),
+        ]));
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap())
+                .unwrap();
+        assert_eq!(manifest["settings"]["weights"], weights);
+        assert_eq!(manifest["settings"]["exact"], exact, "{weights}");
+    }
+}

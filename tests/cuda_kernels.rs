@@ -235,19 +235,28 @@ fn quantized_gguf_on_the_gpu_matches_transformers() {
         let mut g = GgufFile::open(&path).unwrap();
         let quantized = models::load_gguf(&mut g, &gpu, WeightFormat::Quantized).unwrap();
         let dq = max_diff(&last_logits(quantized.as_ref(), &rows), reference);
+        let mut g = GgufFile::open(&path).unwrap();
+        let fast = models::load_gguf(&mut g, &gpu, WeightFormat::FastQuantized).unwrap();
+        let dfast = max_diff(&last_logits(fast.as_ref(), &rows), reference);
         // What bf16 activations alone cost, measured on the CPU.
         let mut g = GgufFile::open(&path).unwrap();
         let bf16_cpu = models::load_gguf(&mut g, &Device::Cpu, WeightFormat::Bf16).unwrap();
         let d16_cpu = max_diff(&last_logits(bf16_cpu.as_ref(), &rows), reference);
         eprintln!(
-            "{name:5}: max |logit - HF| f32 {d32:.2e}, quantized matmul {dq:.2e} \
-             (CPU bf16 {d16_cpu:.2e})"
+            "{name:5}: max |logit - HF| f32 {d32:.2e}, quantized (exact dequantization, bf16 \
+             cuBLAS) {dq:.2e}, fast quantized (MMQ) {dfast:.2e} (CPU bf16 {d16_cpu:.2e})"
         );
         assert!(d32 <= 1e-4, "{name}: f32 weights on the GPU");
+        // Exactly dequantized weights: only the bf16 activations (and the weights rounded to
+        // bf16 for cuBLAS) separate it from HF.
+        assert!(
+            dq <= 1e-4 + 2.0 * d16_cpu,
+            "{name}: quantized storage on the GPU"
+        );
         // The CPU test's bound for quantized matmuls (activations rounded to 8 bits inside
         // them), plus what the bf16 activations between the matmuls cost.
         assert!(
-            dq <= 0.1 + 4.0 * d16_cpu,
+            dfast <= 0.1 + 4.0 * d16_cpu,
             "{name}: quantized matmul on the GPU"
         );
     }

@@ -28,7 +28,11 @@ fn family_dir(family: &str) -> PathBuf {
 }
 
 fn model(family: &str) -> Box<dyn CausalLm> {
-    load_hf(&family_dir(family), &Device::Cpu, WeightFormat::F32).unwrap()
+    model_in(family, WeightFormat::F32)
+}
+
+fn model_in(family: &str, format: WeightFormat) -> Box<dyn CausalLm> {
+    load_hf(&family_dir(family), &Device::Cpu, format).unwrap()
 }
 
 fn greedy(penalty: f64) -> Sampling {
@@ -70,12 +74,23 @@ fn run(
 
 #[test]
 fn greedy_tokens_match_transformers_for_every_family() {
+    greedy_tokens_match_transformers(WeightFormat::F32);
+}
+
+#[test]
+fn greedy_tokens_match_transformers_with_the_weights_kept_as_stored() {
+    // `--weights quantized`: prefill through dequantized tiles and gemm, every step through
+    // the fused dequantize-and-dot kernel.
+    greedy_tokens_match_transformers(WeightFormat::Quantized);
+}
+
+fn greedy_tokens_match_transformers(format: WeightFormat) {
     let fx = fixture();
     let prompts = common::rows(&fx);
     let new = fx["new_tokens"].as_u64().unwrap() as usize;
     let all: Vec<usize> = (0..prompts.len()).collect();
     for family in FAMILIES {
-        let m = model(family);
+        let m = model_in(family, format);
         for penalty in ["1.0", "1.5"] {
             let want = &fx["greedy"][family][penalty];
             // All rows in one right-padded batch of different lengths.

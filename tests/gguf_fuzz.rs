@@ -134,7 +134,11 @@ fn mutate(base: &[u8], rng: &mut Rng, targets: &[usize]) -> (String, Vec<u8>) {
 fn load_everything(path: &Path) -> hofbench::Result<bool> {
     let mut gguf = GgufFile::open(path)?;
     let tokenizer = GgufTokenizer::from_gguf(&gguf.content, path);
-    for format in [WeightFormat::F32, WeightFormat::Quantized] {
+    for format in [
+        WeightFormat::F32,
+        WeightFormat::Quantized,
+        WeightFormat::FastQuantized,
+    ] {
         let model = models::load_gguf(&mut gguf, &Device::Cpu, format)?;
         let row = [1u32, 2, 3].map(|i| i % model.vocab_size() as u32);
         model.next_token_logits(&[&row])?;

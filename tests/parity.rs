@@ -207,11 +207,18 @@ fn gcd(a: usize, b: usize) -> usize {
 }
 
 #[test]
-fn quantized_weights_agree_with_f32_on_the_preferred_option() {
+fn quantized_storage_computes_the_f32_results() {
+    // `--weights quantized` keeps the Q4_1 blocks and dequantizes them exactly before each
+    // f32 product: the probabilities of the f32 weights, within f32 summation order.
+    common::quantized_storage_matches_f32(&fetch::default_card().name, &fixture());
+}
+
+#[test]
+fn fast_quantized_weights_agree_with_f32_on_the_preferred_option() {
     // candle's quantized CPU matmul rounds activations to 8 bits (like llama.cpp), so it is not
     // exact; it must still pick the same option as HF wherever HF is not on the fence.
     let fx = fixture();
-    let q = scorer(WeightFormat::Quantized);
+    let q = scorer(WeightFormat::FastQuantized);
     let items = fx["items"].as_array().unwrap();
     let rows: Vec<Vec<u32>> = items.iter().take(6).map(input_ids).collect();
     for (it, (p_a, _, _)) in items.iter().zip(score_all(&q, &rows, 6)) {
@@ -219,7 +226,7 @@ fn quantized_weights_agree_with_f32_on_the_preferred_option() {
         let lc = it["llama_cpp"]["p_a"].as_f64().unwrap();
         assert!(
             (p_a - hf).abs() < 0.05,
-            "{}: quantized {p_a} vs HF {hf} (llama.cpp {lc})",
+            "{}: fast quantized {p_a} vs HF {hf} (llama.cpp {lc})",
             it["id"]
         );
     }

@@ -19,6 +19,13 @@ fn scorer() -> Scorer {
     common::card_scorer("gemma3-270m", WeightFormat::F32)
 }
 
+#[test]
+fn gemma3_270m_quantized_storage_computes_the_f32_results() {
+    // Q4_K/Q6_K blocks kept as stored, dequantized exactly before each f32 product, the
+    // 262k-row embedding and tied output head included.
+    common::quantized_storage_matches_f32("gemma3-270m", &fixture());
+}
+
 fn input_ids(item: &Value) -> Vec<u32> {
     common::ids(&item["input_ids"])
 }

@@ -25,30 +25,48 @@ fn reference() -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).expect("quant fixture")).unwrap()
 }
 
-/// Largest |ours - HF| over all rows and vocabulary entries, the rows run as one padded batch.
-fn max_logit_diff(name: &str, format: WeightFormat, fx: &Value) -> f32 {
-    let model_fx = &fx["models"][name];
-    let path = dir().join(model_fx["file"].as_str().unwrap());
+/// Last-position logits of the fixture's rows, run as one padded batch.
+fn logits(name: &str, format: WeightFormat, fx: &Value) -> Vec<Vec<f32>> {
+    let path = dir().join(fx["models"][name]["file"].as_str().unwrap());
     let mut gguf = GgufFile::open(&path).unwrap();
     let model = models::load_gguf(&mut gguf, &Device::Cpu, format).unwrap();
     let rows = rows(fx);
     let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
-    let ours = model
+    model
         .next_token_logits(&refs)
         .unwrap()
         .to_vec2::<f32>()
-        .unwrap();
-    let hf = model_fx["hf_last_logits"].as_array().unwrap();
-    assert_eq!(ours.len(), hf.len());
+        .unwrap()
+}
+
+fn logit_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len());
     let mut worst = 0.0f32;
-    for (o, h) in ours.iter().zip(hf) {
-        let h = h.as_array().unwrap();
-        assert_eq!(o.len(), h.len(), "{name}: vocabulary size");
-        for (a, b) in o.iter().zip(h) {
-            worst = worst.max((a - b.as_f64().unwrap() as f32).abs());
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x.len(), y.len(), "vocabulary size");
+        for (p, q) in x.iter().zip(y) {
+            worst = worst.max((p - q).abs());
         }
     }
     worst
+}
+
+/// Largest |ours - HF| over all rows and vocabulary entries, the rows run as one padded batch.
+fn max_logit_diff(name: &str, format: WeightFormat, fx: &Value) -> f32 {
+    let ours = logits(name, format, fx);
+    let hf: Vec<Vec<f32>> = fx["models"][name]["hf_last_logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect()
+        })
+        .collect();
+    logit_diff(&ours, &hf)
 }
 
 #[test]
@@ -79,13 +97,33 @@ fn f32_dequantized_logits_match_hf_in_every_tensor_type() {
 }
 
 #[test]
-fn quantized_matmul_logits_stay_near_hf_in_every_tensor_type() {
-    // candle's quantized CPU matmul rounds activations to 8 bits for the block types (as
-    // llama.cpp does), so it is close, not exact; F32/F16/BF16 run as plain matmuls.
+fn quantized_storage_logits_match_hf_and_f32_in_every_tensor_type() {
+    // The blocks stay as stored and are dequantized exactly before each f32 product: HF's
+    // float32 logits as closely as the f32 weights, and the f32 weights' own logits.
     let fx = reference();
     for name in TYPES {
         let d = max_logit_diff(name, WeightFormat::Quantized, &fx);
         eprintln!("{name:5} quantized:   max |logit - HF| = {d:.2e}");
+        assert!(d <= 1e-4, "{name}: max logit difference {d} vs HF float32");
+        let vs_f32 = logit_diff(
+            &logits(name, WeightFormat::Quantized, &fx),
+            &logits(name, WeightFormat::F32, &fx),
+        );
+        assert!(
+            vs_f32 <= 2e-5,
+            "{name}: quantized vs f32 logits differ by {vs_f32}"
+        );
+    }
+}
+
+#[test]
+fn fast_quantized_matmul_logits_stay_near_hf_in_every_tensor_type() {
+    // candle's quantized CPU matmul rounds activations to 8 bits for the block types (as
+    // llama.cpp does), so it is close, not exact; F32/F16/BF16 run as plain matmuls.
+    let fx = reference();
+    for name in TYPES {
+        let d = max_logit_diff(name, WeightFormat::FastQuantized, &fx);
+        eprintln!("{name:5} fast quantized: max |logit - HF| = {d:.2e}");
         let bound = if name.starts_with('f') || name == "bf16" {
             1e-4
         } else {

@@ -7,11 +7,11 @@
 //! values. Only each row's last real position goes through the final norm and the output head,
 //! so a 262k-token vocabulary costs one row of logits per prompt.
 
+use super::matrix::{Embedding, Matrix};
 use super::weights::{LayerWeight, WeightName, WeightSource};
-use super::{pad_right, rowdot, CausalLm, KvCache, PaddedBatch, PrefixGroup, WeightFormat};
+use super::{pad_right, CausalLm, KvCache, PaddedBatch, PrefixGroup, WeightFormat};
 use crate::{Error, Result};
-use candle_core::quantized::QMatMul;
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,29 +180,28 @@ impl RmsNorm {
     }
 }
 
-/// A dense weight matrix in the activations' dtype (quantized ones stay as they are).
-fn dense_in(m: QMatMul, dtype: DType) -> Result<QMatMul> {
+/// A dense weight matrix in the activations' dtype (stored ones stay as they are).
+fn dense_in(m: Matrix, dtype: DType) -> Result<Matrix> {
     Ok(match m {
-        QMatMul::Tensor(w) => QMatMul::Tensor(w.to_dtype(dtype)?),
-        QMatMul::TensorF16(w) => QMatMul::Tensor(w.to_dtype(dtype)?),
-        q => q,
+        Matrix::Dense(w) => Matrix::Dense(w.to_dtype(dtype)?),
+        m => m,
     })
 }
 
 struct Block {
     attn_norm: RmsNorm,
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
-    wo: QMatMul,
+    wq: Matrix,
+    wk: Matrix,
+    wv: Matrix,
+    wo: Matrix,
     q_norm: Option<RmsNorm>,
     k_norm: Option<RmsNorm>,
     post_attn_norm: Option<RmsNorm>,
     ffn_norm: RmsNorm,
     post_ffn_norm: Option<RmsNorm>,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate: Matrix,
+    up: Matrix,
+    down: Matrix,
 }
 
 /// One layer's keys and values after rotary embedding, (rows, kv heads, positions, head dim).
@@ -239,10 +238,10 @@ struct PassOutput {
 /// A decoder-only transformer of any supported family.
 pub struct Decoder {
     spec: Spec,
-    embed: Tensor,
+    embed: Embedding,
     blocks: Vec<Block>,
     norm: RmsNorm,
-    lm_head: QMatMul,
+    lm_head: Matrix,
     /// Per rope table, (1, head_dim / 2).
     inv_freq: Vec<Tensor>,
     pad_id: u32,
@@ -268,25 +267,27 @@ impl Decoder {
         spec.check(w.path())?;
         let eps = spec.rms_norm_eps as f32;
         let dtype = format.compute_dtype(device);
-        let embed = w.tensor(WeightName::Embed)?.to_dtype(dtype)?;
+        let embed = match w.embedding(format)? {
+            Embedding::Dense(t) => Embedding::Dense(t.to_dtype(dtype)?),
+            stored => stored,
+        };
         if embed.dims2()? != (spec.vocab_size, spec.hidden_size) {
             return Err(Error::model(
                 w.path(),
                 format!(
                     "embedding has shape {:?}, expected ({}, {})",
-                    embed.shape(),
+                    embed.dims2()?,
                     spec.vocab_size,
                     spec.hidden_size
                 ),
             ));
         }
         let linear = |w: &mut dyn WeightSource, name| dense_in(w.linear(name, format)?, dtype);
-        let lm_head = if !tied {
-            linear(w, WeightName::Output)?
-        } else if format != WeightFormat::Quantized {
-            QMatMul::Tensor(embed.clone())
-        } else {
-            linear(w, WeightName::Embed)?
+        let lm_head = match (&embed, format) {
+            _ if !tied => linear(w, WeightName::Output)?,
+            (Embedding::Dense(t), _) => Matrix::Dense(t.clone()),
+            (Embedding::Stored(q), WeightFormat::Quantized) => Matrix::Stored(q.clone()),
+            (Embedding::Stored(_), _) => linear(w, WeightName::Embed)?,
         };
         let norm = |w: &mut dyn WeightSource, name: WeightName| -> Result<RmsNorm> {
             Ok(RmsNorm {
@@ -367,8 +368,8 @@ impl Decoder {
         let (nh, nkv, hd) = (s.num_attention_heads, s.num_key_value_heads, s.head_dim);
         // (b * t, heads * hd) -> (b, heads, t, hd), with the per-head norm where there is one.
         let step = matches!(past, Past::Cache(..));
-        let project = |w: &QMatMul, heads: usize, norm: Option<&RmsNorm>| -> Result<Tensor> {
-            let y = linear(w, x, step)?.reshape((b, t, heads, hd))?;
+        let project = |w: &Matrix, heads: usize, norm: Option<&RmsNorm>| -> Result<Tensor> {
+            let y = w.forward(x, step)?.reshape((b, t, heads, hd))?;
             let y = match norm {
                 Some(n) => n.forward(&y)?,
                 None => y,
@@ -411,16 +412,16 @@ impl Decoder {
             .reshape((b, nh, t, hd))?
             .transpose(1, 2)?
             .reshape((b * t, nh * hd))?;
-        Ok((linear(&blk.wo, &y, step)?, (k, v)))
+        Ok((blk.wo.forward(&y, step)?, (k, v)))
     }
 
     fn mlp(&self, blk: &Block, h: &Tensor, step: bool) -> Result<Tensor> {
-        let gate = linear(&blk.gate, h, step)?;
+        let gate = blk.gate.forward(h, step)?;
         let gate = match self.spec.activation {
             Activation::Silu => candle_nn::ops::silu(&gate)?,
             Activation::GeluTanh => gate.gelu()?,
         };
-        linear(&blk.down, &(gate * linear(&blk.up, h, step)?)?, step)
+        blk.down.forward(&(gate * blk.up.forward(h, step)?)?, step)
     }
 
     /// (cos, sin) per rope table, (b, t, head_dim / 2) each, for the positions of a (b, t)
@@ -449,7 +450,7 @@ impl Decoder {
     /// `step`: a generation step (see [`linear`]).
     fn logits(&self, hidden: &Tensor, step: bool) -> Result<Tensor> {
         let h = self.norm.forward(hidden)?;
-        let mut logits = linear(&self.lm_head, &h, step)?.to_dtype(DType::F32)?;
+        let mut logits = self.lm_head.forward(&h, step)?.to_dtype(DType::F32)?;
         if let Some(cap) = self.spec.final_softcap {
             logits = ((logits / cap)?.tanh()? * cap)?;
         }
@@ -467,7 +468,7 @@ impl Decoder {
         masks: &[(Option<usize>, Tensor)],
         past: impl Fn(usize) -> Past<'a>,
     ) -> Result<(Tensor, Vec<LayerKv>)> {
-        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?; // (b * t, d)
+        let mut x = self.embed.lookup(&ids.flatten_all()?, self.dtype)?; // (b * t, d)
         if let Some(scale) = self.spec.embed_scale {
             x = (x * scale)?;
         }
@@ -607,25 +608,6 @@ fn attention_mask(
         }
     }
     Ok(Tensor::from_vec(m, (rows.len(), 1, 1, t, tp + t), device)?)
-}
-
-/// `x @ wᵀ`. In a generation step (`step`: a few rows against f32 weights on the CPU),
-/// [`rowdot::matmul_t`] reads each weight row once instead of gemm packing the matrix; scoring
-/// passes keep candle's matmul. Quantized matrices get f32 input and give the input's dtype
-/// back: candle's CUDA kernels for the shapes and types its fast path skips read only f32.
-fn linear(w: &QMatMul, x: &Tensor, step: bool) -> Result<Tensor> {
-    match w {
-        QMatMul::Tensor(weights) if step => {
-            if let Some(y) = rowdot::matmul_t(x, weights)? {
-                return Ok(y);
-            }
-            Ok(w.forward(x)?)
-        }
-        QMatMul::QTensor(_) if x.dtype() != DType::F32 => {
-            Ok(w.forward(&x.to_dtype(DType::F32)?)?.to_dtype(x.dtype())?)
-        }
-        _ => Ok(w.forward(x)?),
-    }
 }
 
 /// Additive mask of a generation step, (b, 1, 1, 1, filled + 1): row r's new token (position
@@ -791,14 +773,14 @@ impl CausalLm for Decoder {
     fn describe(&self) -> String {
         let s = &self.spec;
         format!(
-            "{}, {} layers, hidden {}, {} heads ({} kv), {} {:?} weights, {:?} activations",
+            "{}, {} layers, hidden {}, {} heads ({} kv), {} {} weights, {:?} activations",
             s.family,
             s.layers.len(),
             s.hidden_size,
             s.num_attention_heads,
             s.num_key_value_heads,
             self.source,
-            self.format,
+            self.format.name(),
             self.dtype
         )
     }

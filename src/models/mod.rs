@@ -4,6 +4,7 @@ mod config_bounds;
 pub mod decoder;
 pub mod gemma;
 pub mod llama;
+pub mod matrix;
 pub mod nllb;
 pub mod random;
 pub mod rowdot;
@@ -127,17 +128,22 @@ impl KvCache {
     }
 }
 
-/// How weights are kept in memory.
+/// How weights are kept in memory, and how the matrix products are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WeightFormat {
-    /// Dequantize every tensor to f32 at load: fastest on CPU for small models.
+    /// Dequantize every tensor to f32 at load: fastest on CPU when the f32 copy fits.
     F32,
     /// Dequantize the matrices and the embedding to bf16 at load and run the activations in
     /// bf16 (tensor cores, half the memory of f32); norms, the rotary angles and the logits
     /// stay f32. The GPU default for models that fit.
     Bf16,
-    /// Keep GGUF blocks quantized and use candle's quantized matmul.
+    /// Keep the weights as stored (GGUF blocks, bf16/f16 safetensors) and compute every
+    /// product in f32 on exactly dequantized values ([`matrix::Matrix::Stored`]): the results
+    /// of `F32` within f32 rounding, in about the stored size of memory.
     Quantized,
+    /// candle's quantized matmul, which rounds the activations to 8 bits (as llama.cpp does):
+    /// faster and inexact; safetensors matrices are quantized to Q8_0 at load.
+    FastQuantized,
 }
 
 impl WeightFormat {
@@ -147,9 +153,47 @@ impl WeightFormat {
         match self {
             WeightFormat::F32 => DType::F32,
             WeightFormat::Bf16 => DType::BF16,
-            WeightFormat::Quantized if device.is_cuda() => DType::BF16,
-            WeightFormat::Quantized => DType::F32,
+            WeightFormat::Quantized | WeightFormat::FastQuantized if device.is_cuda() => {
+                DType::BF16
+            }
+            WeightFormat::Quantized | WeightFormat::FastQuantized => DType::F32,
         }
+    }
+
+    /// As the manifest records it (`settings.weights`) and `--weights` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightFormat::F32 => "f32",
+            WeightFormat::Bf16 => "bf16",
+            WeightFormat::Quantized => "quantized",
+            WeightFormat::FastQuantized => "fast-quantized",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            WeightFormat::F32,
+            WeightFormat::Bf16,
+            WeightFormat::Quantized,
+            WeightFormat::FastQuantized,
+        ]
+        .into_iter()
+        .find(|f| f.name() == name)
+    }
+
+    /// Whether results are exact: f32 arithmetic on the weights exactly as stored (no bf16
+    /// activations, no 8-bit rounding of the activations). `cuda`: on a GPU.
+    pub fn is_exact(self, cuda: bool) -> bool {
+        match self {
+            WeightFormat::F32 => true,
+            WeightFormat::Quantized => !cuda,
+            WeightFormat::Bf16 | WeightFormat::FastQuantized => false,
+        }
+    }
+
+    /// Whether matrices stay in their stored form.
+    pub fn keeps_stored(self) -> bool {
+        matches!(self, WeightFormat::Quantized | WeightFormat::FastQuantized)
     }
 }
 
@@ -176,7 +220,8 @@ pub fn load_gguf(
 }
 
 /// Load the model of a Hugging Face folder (config.json and safetensors). bf16/f16 weights
-/// are converted to f32 at load; `Quantized` then quantizes the matrices to Q8_0.
+/// are converted to f32 at load, or kept as stored with `Quantized`; `FastQuantized`
+/// quantizes the matrices to Q8_0.
 pub fn load_hf(dir: &Path, device: &Device, format: WeightFormat) -> Result<Box<dyn CausalLm>> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {

@@ -5,10 +5,11 @@
 
 use super::decoder::Decoder;
 use super::llama::Config;
+use super::matrix::Matrix;
 use super::weights::{LayerWeight, WeightName, WeightSource};
 use super::WeightFormat;
 use crate::{Error, Result};
-use candle_core::quantized::QMatMul;
+use candle_core::quantized::QTensor;
 use candle_core::{DType, Device, Tensor};
 use std::path::{Path, PathBuf};
 
@@ -48,7 +49,7 @@ pub fn config(shape: &str) -> Result<(Config, String)> {
 
 /// A Llama decoder of `cfg`'s shape with weights drawn from `seed` on `device`.
 pub fn load(cfg: &Config, device: &Device, format: WeightFormat, seed: u64) -> Result<Decoder> {
-    if format == WeightFormat::Quantized {
+    if format.keeps_stored() {
         return Err(Error::Usage(
             "random weights are dense: use --weights f32 or bf16".into(),
         ));
@@ -149,9 +150,15 @@ impl WeightSource for RandomWeights {
         self.normal(shape)
     }
 
-    fn linear(&mut self, name: WeightName, _format: WeightFormat) -> Result<QMatMul> {
+    fn stored(&mut self, _name: WeightName) -> Result<QTensor> {
+        Err(Error::Usage(
+            "random weights are dense: use --weights f32 or bf16".into(),
+        ))
+    }
+
+    fn linear(&mut self, name: WeightName, _format: WeightFormat) -> Result<Matrix> {
         let shape = self.shape(name);
-        Ok(QMatMul::Tensor(self.normal(shape)?))
+        Ok(Matrix::Dense(self.normal(shape)?))
     }
 }
 

@@ -15,6 +15,19 @@ use rayon::prelude::*;
 /// Weight rows per parallel task.
 const CHUNK: usize = 64;
 
+/// Where the weight rows of [`products_t`] come from.
+#[derive(Clone, Copy)]
+pub(crate) enum Rows<'a> {
+    /// f32, (n, k) row major.
+    F32(&'a [f32]),
+    /// A stored matrix ([`super::matrix::Matrix::Stored`]): each row is dequantized into a
+    /// per-task buffer right before its dot products.
+    Stored {
+        bytes: &'a [u8],
+        dequantize: super::matrix::RowDequantizer,
+    },
+}
+
 /// x (m, k) · wᵀ for w (n, k), both f32 on the CPU; None when they are not (the caller
 /// falls back to candle's matmul).
 pub fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
@@ -32,20 +45,38 @@ pub fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
         return Ok(None);
     };
     let weights = &cpu.as_slice::<f32>()?[layout.start_offset()..][..n * k];
-    // Output transposed, (n, m), so that each task writes one contiguous block.
+    let out_t = products_t(&x, m, k, n, Rows::F32(weights));
+    let y = Tensor::from_vec(out_t, (n, m), &Device::Cpu)?;
+    Ok(Some(y.t()?.contiguous()?))
+}
+
+/// The products of x (m, k, row major) with every weight row, transposed, (n, m): each task
+/// takes [`CHUNK`] weight rows and writes one contiguous block.
+pub(crate) fn products_t(x: &[f32], m: usize, k: usize, n: usize, w: Rows) -> Vec<f32> {
     let mut out_t = vec![0f32; n * m];
     out_t
         .par_chunks_mut(CHUNK * m)
-        .zip(weights.par_chunks(CHUNK * k))
-        .for_each(|(out, w)| {
-            for (o, row) in out.chunks_mut(m).zip(w.chunks(k)) {
-                for (i, o) in o.iter_mut().enumerate() {
-                    *o = dot(&x[i * k..(i + 1) * k], row);
+        .enumerate()
+        .for_each(|(c, out)| {
+            let mut buf = match w {
+                Rows::F32(_) => Vec::new(),
+                Rows::Stored { .. } => vec![0f32; k],
+            };
+            for (i, o) in out.chunks_mut(m).enumerate() {
+                let j = c * CHUNK + i;
+                let row: &[f32] = match w {
+                    Rows::F32(w) => &w[j * k..(j + 1) * k],
+                    Rows::Stored { bytes, dequantize } => {
+                        dequantize(bytes, j, k, &mut buf);
+                        &buf
+                    }
+                };
+                for (r, o) in o.iter_mut().enumerate() {
+                    *o = dot(&x[r * k..(r + 1) * k], row);
                 }
             }
         });
-    let y = Tensor::from_vec(out_t, (n, m), &Device::Cpu)?;
-    Ok(Some(y.t()?.contiguous()?))
+    out_t
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {

@@ -1,6 +1,7 @@
 //! Where a decoder's tensors come from: a GGUF file or a Hugging Face folder of safetensors.
 //! The decoder asks for tensors by role; each source knows its own names for them.
 
+use super::matrix::{Embedding, Matrix};
 use super::WeightFormat;
 use crate::gguf::GgufFile;
 use crate::{Error, Result};
@@ -8,6 +9,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A tensor of one decoder layer, by what it does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,8 +127,25 @@ pub trait WeightSource {
     fn has(&self, name: WeightName) -> bool;
     /// The tensor in f32 (dequantized, converted from bf16/f16).
     fn tensor(&mut self, name: WeightName) -> Result<Tensor>;
-    /// A weight matrix for `x @ w.T`, kept quantized where the format asks for it.
-    fn linear(&mut self, name: WeightName, format: WeightFormat) -> Result<QMatMul>;
+    /// The tensor in its stored form: GGUF blocks, or bf16/f16/f32 as in the safetensors.
+    fn stored(&mut self, name: WeightName) -> Result<QTensor>;
+    /// A weight matrix for `x @ w.T`, in the form `format` asks for.
+    fn linear(&mut self, name: WeightName, format: WeightFormat) -> Result<Matrix> {
+        Ok(match format {
+            // The decoder converts to bf16 after this (one matrix's f32 copy at a time).
+            WeightFormat::F32 | WeightFormat::Bf16 => Matrix::Dense(self.tensor(name)?),
+            WeightFormat::Quantized => Matrix::Stored(Arc::new(self.stored(name)?)),
+            WeightFormat::FastQuantized => Matrix::Fast(QMatMul::from_qtensor(self.stored(name)?)?),
+        })
+    }
+    /// The token embedding table: stored where the format keeps matrices stored (its rows
+    /// are dequantized exactly when looked up), else f32.
+    fn embedding(&mut self, format: WeightFormat) -> Result<Embedding> {
+        Ok(match format.keeps_stored() {
+            true => Embedding::Stored(Arc::new(self.stored(WeightName::Embed)?)),
+            false => Embedding::Dense(self.tensor(WeightName::Embed)?),
+        })
+    }
 }
 
 /// GGUF tensors. llama.cpp's converter already stores Gemma norm weights as (1 + w).
@@ -151,20 +170,18 @@ impl WeightSource for GgufWeights<'_> {
             .dequantize(&self.device)?)
     }
 
-    fn linear(&mut self, name: WeightName, format: WeightFormat) -> Result<QMatMul> {
-        let qt = self.file.tensor(&name.gguf(), &self.device)?;
-        Ok(match format {
-            // The decoder converts to bf16 after this (one matrix's f32 copy at a time).
-            WeightFormat::F32 | WeightFormat::Bf16 => QMatMul::Tensor(qt.dequantize(&self.device)?),
-            WeightFormat::Quantized => QMatMul::from_qtensor(qt)?,
-        })
+    fn stored(&mut self, name: WeightName) -> Result<QTensor> {
+        self.file.tensor(&name.gguf(), &self.device)
     }
 }
 
 /// The `*.safetensors` of a Hugging Face folder, memory-mapped, every tensor read as f32.
 pub struct SafetensorsWeights {
     dir: PathBuf,
+    device: Device,
     vb: VarBuilder<'static>,
+    /// The same files, for tensors in their stored dtype.
+    st: candle_core::safetensors::MmapedSafetensors,
     /// "model." for causal-LM checkpoints, "language_model.model." (or
     /// "model.language_model.") for Gemma 3 multimodal ones.
     prefix: String,
@@ -184,6 +201,9 @@ impl SafetensorsWeights {
         // nobody truncating them while the model is loaded.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, DType::F32, device) }
             .map_err(|e| Error::model(dir, format!("cannot read the safetensors: {e}")))?;
+        // SAFETY: as above.
+        let st = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files) }
+            .map_err(|e| Error::model(dir, format!("cannot read the safetensors: {e}")))?;
         let (prefix, head_prefix) = [
             ("model.", ""),
             ("language_model.model.", "language_model."),
@@ -199,7 +219,9 @@ impl SafetensorsWeights {
         })?;
         Ok(Self {
             dir: dir.to_path_buf(),
+            device: device.clone(),
             vb,
+            st,
             prefix: prefix.into(),
             head_prefix: head_prefix.into(),
             sandwich,
@@ -239,15 +261,40 @@ impl WeightSource for SafetensorsWeights {
         Ok(t)
     }
 
-    fn linear(&mut self, name: WeightName, format: WeightFormat) -> Result<QMatMul> {
-        // bf16/f16 weights are read as f32; "quantized" quantizes them to Q8_0 at load, which
-        // keeps large checkpoints within CPU memory.
-        let w = self.tensor(name)?;
-        Ok(match format {
-            WeightFormat::F32 | WeightFormat::Bf16 => QMatMul::Tensor(w),
-            WeightFormat::Quantized => {
-                QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q8_0)?)?
+    fn stored(&mut self, name: WeightName) -> Result<QTensor> {
+        let full = self.name(name);
+        let t = self
+            .st
+            .load(&full, &Device::Cpu)
+            .map_err(|e| Error::model(&self.dir, format!("tensor {full}: {e}")))?;
+        let dtype = match t.dtype() {
+            DType::BF16 => GgmlDType::BF16,
+            DType::F16 => GgmlDType::F16,
+            DType::F32 => GgmlDType::F32,
+            other => {
+                return Err(Error::model(
+                    &self.dir,
+                    format!("tensor {full} is {other:?}; hofbench reads bf16, f16 and f32"),
+                ))
             }
+        };
+        // Through f32 and back: exact for values that were bf16/f16 to begin with.
+        Ok(QTensor::quantize_onto(
+            &t.to_dtype(DType::F32)?,
+            dtype,
+            &self.device,
+        )?)
+    }
+
+    fn linear(&mut self, name: WeightName, format: WeightFormat) -> Result<Matrix> {
+        Ok(match format {
+            WeightFormat::F32 | WeightFormat::Bf16 => Matrix::Dense(self.tensor(name)?),
+            WeightFormat::Quantized => Matrix::Stored(Arc::new(self.stored(name)?)),
+            // candle's fast kernels need blocks: Q8_0, the least lossy.
+            WeightFormat::FastQuantized => Matrix::Fast(QMatMul::from_qtensor(QTensor::quantize(
+                &self.tensor(name)?,
+                GgmlDType::Q8_0,
+            )?)?),
         })
     }
 }

@@ -64,3 +64,44 @@ pub fn score_all(scorer: &Scorer, rows: &[Vec<u32>], batch: usize) -> Vec<(f64, 
     }
     out
 }
+
+/// `--weights quantized` (blocks kept, dequantized exactly before each f32 product) against
+/// `--weights f32` on the same card and against HF on a parity fixture's items: P(option)
+/// within 1e-5 of f32 and 2e-3 of HF, label mass within 2e-3, HF's top-1 token.
+/// Returns the largest |ΔP| against f32 and against HF.
+pub fn quantized_storage_matches_f32(card: &str, fx: &Value) -> (f64, f64) {
+    let (q, f) = (
+        card_scorer(card, WeightFormat::Quantized),
+        card_scorer(card, WeightFormat::F32),
+    );
+    let items = fx["items"].as_array().unwrap();
+    let rows: Vec<Vec<u32>> = items.iter().map(|it| ids(&it["input_ids"])).collect();
+    let (mut worst_f32, mut worst_hf) = (0.0f64, 0.0f64);
+    for (it, ((p_q, mass_q, top_q), (p_f, _, _))) in items.iter().zip(
+        score_all(&q, &rows, 4)
+            .into_iter()
+            .zip(score_all(&f, &rows, 4)),
+    ) {
+        let hf = &it["hf"];
+        let p_hf = hf["p_a"].as_f64().unwrap();
+        worst_f32 = worst_f32.max((p_q - p_f).abs());
+        worst_hf = worst_hf.max((p_q - p_hf).abs());
+        assert!(
+            (p_q - p_f).abs() <= 1e-5,
+            "{}: quantized {p_q} vs f32 {p_f}",
+            it["id"]
+        );
+        assert!(
+            (p_q - p_hf).abs() <= 2e-3,
+            "{}: quantized {p_q} vs HF {p_hf}",
+            it["id"]
+        );
+        let mass_hf = hf["label_mass"].as_f64().unwrap();
+        assert!((mass_q - mass_hf).abs() <= 2e-3, "{}: label mass", it["id"]);
+        assert_eq!(top_q as u64, hf["argmax"].as_u64().unwrap(), "{}", it["id"]);
+    }
+    eprintln!(
+        "{card} quantized storage: max |p_a - f32| = {worst_f32:.1e}, |p_a - HF| = {worst_hf:.1e}"
+    );
+    (worst_f32, worst_hf)
+}

@@ -1,0 +1,340 @@
+//! A decoder's weight matrices and their products with the activations, y = x · wᵀ for w
+//! (n, k) as stored.
+//!
+//! [`Matrix::Stored`] keeps a matrix in the form its file holds (GGUF blocks of any type,
+//! bf16/f16 safetensors) and computes every product in f32 on exactly dequantized values:
+//! candle's `to_float`, the function `--weights f32` dequantizes the whole model with at
+//! load, so both formats multiply the same f32 numbers and differ only by summation order.
+//! Prefill and scoring passes: a tile of weight rows at a time is dequantized into a reused
+//! scratch buffer and multiplied by gemm. Generation steps (few rows): each weight row is
+//! dequantized once into a cache-resident buffer and dotted with every input row
+//! ([`rowdot`]), so the blocks are read once and no f32 copy of the matrix exists.
+//! [`Matrix::Fast`] is candle's quantized matmul, which rounds the activations to 8 bits:
+//! faster, inexact, only on request (`--weights fast-quantized`).
+
+use super::rowdot::{self, Rows};
+use crate::Result;
+use candle_core::quantized::k_quants::{self, GgmlType};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Storage, Tensor};
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// One weight matrix, (n, k): n outputs, k inputs.
+pub enum Matrix {
+    /// Dense, in the activations' dtype.
+    Dense(Tensor),
+    /// As stored; products in f32 on exactly dequantized values (see the module doc).
+    Stored(Arc<QTensor>),
+    /// candle's quantized matmul: 8-bit activations, not exact.
+    Fast(QMatMul),
+}
+
+/// f32 elements of weight rows dequantized at once for a gemm (16 MiB): big enough that
+/// gemm runs at full speed on each tile, small enough to stay in the last-level cache
+/// between being written and being packed.
+const TILE_ELEMS: usize = 4 << 20;
+
+thread_local! {
+    /// The dequantization tile of products run from this thread, kept between calls.
+    static SCRATCH: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Dequantize rows `first..first + out.len() / k` of a matrix of row length `k` stored as
+/// `data`, into `out`, exactly as [`QTensor::dequantize`] does.
+pub(crate) type RowDequantizer = fn(data: &[u8], first: usize, k: usize, out: &mut [f32]);
+
+fn dequantize_rows<T: GgmlType>(data: &[u8], first: usize, k: usize, out: &mut [f32]) {
+    let per_row = k / T::BLCK_SIZE;
+    let rows = out.len() / k;
+    assert_eq!(data.as_ptr() as usize % std::mem::align_of::<T>(), 0);
+    // SAFETY: `data` is the CPU storage of a QTensor of T's dtype ([`row_dequantizer`]), a
+    // Vec<T> viewed as bytes; the alignment is checked above.
+    let blocks: &[T] = unsafe {
+        std::slice::from_raw_parts(data.as_ptr().cast(), data.len() / std::mem::size_of::<T>())
+    };
+    T::to_float(&blocks[first * per_row..(first + rows) * per_row], out);
+}
+
+/// The exact dequantizer of a GGUF type.
+pub(crate) fn row_dequantizer(dtype: GgmlDType) -> RowDequantizer {
+    use k_quants::*;
+    match dtype {
+        GgmlDType::F32 => dequantize_rows::<f32>,
+        GgmlDType::F16 => dequantize_rows::<half::f16>,
+        GgmlDType::BF16 => dequantize_rows::<half::bf16>,
+        GgmlDType::Q4_0 => dequantize_rows::<BlockQ4_0>,
+        GgmlDType::Q4_1 => dequantize_rows::<BlockQ4_1>,
+        GgmlDType::Q5_0 => dequantize_rows::<BlockQ5_0>,
+        GgmlDType::Q5_1 => dequantize_rows::<BlockQ5_1>,
+        GgmlDType::Q8_0 => dequantize_rows::<BlockQ8_0>,
+        GgmlDType::Q8_1 => dequantize_rows::<BlockQ8_1>,
+        GgmlDType::Q2K => dequantize_rows::<BlockQ2K>,
+        GgmlDType::Q3K => dequantize_rows::<BlockQ3K>,
+        GgmlDType::Q4K => dequantize_rows::<BlockQ4K>,
+        GgmlDType::Q5K => dequantize_rows::<BlockQ5K>,
+        GgmlDType::Q6K => dequantize_rows::<BlockQ6K>,
+        GgmlDType::Q8K => dequantize_rows::<BlockQ8K>,
+    }
+}
+
+/// The bytes of a CPU QTensor's blocks; None on other devices.
+fn stored_bytes(w: &QTensor) -> Result<Option<&[u8]>> {
+    if !matches!(w.device(), Device::Cpu) {
+        return Ok(None);
+    }
+    Ok(match w.data()? {
+        std::borrow::Cow::Borrowed(bytes) => Some(bytes),
+        std::borrow::Cow::Owned(_) => None,
+    })
+}
+
+impl Matrix {
+    /// Whether products with this matrix are exact (f32 on exactly dequantized values, or
+    /// dense).
+    pub fn is_exact(&self) -> bool {
+        !matches!(self, Matrix::Fast(_))
+    }
+
+    /// `x @ wᵀ` for x (.., k). `step`: a generation step, which goes through [`rowdot`]
+    /// (dense f32 or stored weights) instead of gemm packing the whole matrix, whatever its
+    /// number of rows, so that a reply does not depend on how many rows share its batch.
+    pub fn forward(&self, x: &Tensor, step: bool) -> Result<Tensor> {
+        match self {
+            Matrix::Dense(w) => {
+                if step {
+                    if let Some(y) = rowdot::matmul_t(x, w)? {
+                        return Ok(y);
+                    }
+                }
+                Ok(x.broadcast_matmul(&w.t()?)?)
+            }
+            Matrix::Stored(w) => stored_matmul_t(x, w, step),
+            // candle's CUDA kernels for the shapes and types its fast path skips read only
+            // f32: quantized matrices get f32 input and give the input's dtype back.
+            Matrix::Fast(w) if x.dtype() != DType::F32 => {
+                Ok(w.forward(&x.to_dtype(DType::F32)?)?.to_dtype(x.dtype())?)
+            }
+            Matrix::Fast(w) => Ok(w.forward(x)?),
+        }
+    }
+}
+
+/// `x @ wᵀ` on the stored form of `w` (n, k), exact in f32 (see the module doc): a generation
+/// step dequantizes each weight row once for the fused row-dot kernel, a prefill pass a tile
+/// of rows at a time for gemm. On a GPU the matrix is dequantized to the activations' dtype
+/// and multiplied by cuBLAS.
+fn stored_matmul_t(x: &Tensor, w: &QTensor, step: bool) -> Result<Tensor> {
+    let (n, k) = w.shape().dims2()?;
+    let bytes = match stored_bytes(w)? {
+        Some(b) if matches!(x.device(), Device::Cpu) && x.dtype() == DType::F32 => b,
+        _ => {
+            let dense = w.dequantize(x.device())?.to_dtype(x.dtype())?;
+            return Ok(x.broadcast_matmul(&dense.t()?)?);
+        }
+    };
+    let mut out_dims = x.dims().to_vec();
+    let Some(last) = out_dims.last_mut() else {
+        return Err(crate::Error::Usage("a matrix product of a scalar".into()));
+    };
+    if *last != k {
+        return Err(crate::Error::Usage(format!(
+            "a product of ({}) with a ({n}, {k}) matrix",
+            x.dims()
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    *last = n;
+    let m = x.elem_count() / k;
+    let x = x.contiguous()?;
+    let x_storage = x.storage_and_layout();
+    let Storage::Cpu(cpu) = &*x_storage.0 else {
+        unreachable!("checked above")
+    };
+    let xs = &cpu.as_slice::<f32>()?[x_storage.1.start_offset()..][..m * k];
+    let dequantize = row_dequantizer(w.dtype());
+    let out = if step {
+        let out_t = rowdot::products_t(xs, m, k, n, Rows::Stored { bytes, dequantize });
+        Tensor::from_vec(out_t, (n, m), &Device::Cpu)?
+            .t()?
+            .contiguous()?
+    } else {
+        Tensor::from_vec(
+            tiled_gemm(xs, m, k, n, bytes, dequantize),
+            (m, n),
+            &Device::Cpu,
+        )?
+    };
+    Ok(out.reshape(out_dims)?)
+}
+
+/// (m, n) = x (m, k) · wᵀ, w dequantized a tile of rows at a time into the thread's scratch.
+fn tiled_gemm(
+    xs: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    bytes: &[u8],
+    dequantize: RowDequantizer,
+) -> Vec<f32> {
+    let tile_rows = (TILE_ELEMS / k).clamp(1, n);
+    // Taken, not borrowed: a rayon worker that steals another product while this one waits
+    // finds an empty buffer and makes its own instead of aliasing this one.
+    let mut scratch = SCRATCH.take();
+    if scratch.len() < tile_rows * k {
+        scratch = vec![0f32; tile_rows * k];
+    }
+    let mut out = vec![0f32; m * n];
+    let threads = candle_core::utils::get_num_threads();
+    let parallelism = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // Rows per dequantization task: a few tasks per thread.
+    let task_rows = tile_rows.div_ceil(4 * threads).max(1);
+    for first in (0..n).step_by(tile_rows) {
+        let rows = tile_rows.min(n - first);
+        let tile = &mut scratch[..rows * k];
+        tile.par_chunks_mut(task_rows * k)
+            .enumerate()
+            .for_each(|(i, chunk)| dequantize(bytes, first + i * task_rows, k, chunk));
+        // SAFETY: dst is out's columns first..first + rows (row stride n), lhs xs (m, k) row
+        // major, rhs the tile read as (k, rows): element (kk, j) at j * k + kk; all in bounds.
+        unsafe {
+            gemm::gemm(
+                m,
+                rows,
+                k,
+                out.as_mut_ptr().add(first),
+                1,
+                n as isize,
+                false,
+                xs.as_ptr(),
+                1,
+                k as isize,
+                tile.as_ptr(),
+                k as isize,
+                1,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+    }
+    SCRATCH.set(scratch);
+    out
+}
+
+/// A token embedding table: dense, or as stored with the looked-up rows dequantized exactly.
+pub enum Embedding {
+    Dense(Tensor),
+    Stored(Arc<QTensor>),
+}
+
+impl Embedding {
+    /// The rows of `ids` (flat), (ids, hidden), in `dtype`.
+    pub fn lookup(&self, ids: &Tensor, dtype: DType) -> Result<Tensor> {
+        Ok(match self {
+            Embedding::Dense(t) => t.index_select(ids, 0)?,
+            Embedding::Stored(q) => q.embedding(ids)?.to_dtype(dtype)?,
+        })
+    }
+
+    pub fn dims2(&self) -> Result<(usize, usize)> {
+        Ok(match self {
+            Embedding::Dense(t) => t.dims2()?,
+            Embedding::Stored(q) => q.shape().dims2()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn stored_products_equal_dense_ones_on_the_dequantized_matrix() {
+        let dev = Device::Cpu;
+        let w = Tensor::randn(0f32, 1.0, (300, 512), &dev).unwrap();
+        for dtype in [
+            GgmlDType::Q4_0,
+            GgmlDType::Q4_1,
+            GgmlDType::Q5_0,
+            GgmlDType::Q5_1,
+            GgmlDType::Q8_0,
+            GgmlDType::Q2K,
+            GgmlDType::Q3K,
+            GgmlDType::Q4K,
+            GgmlDType::Q5K,
+            GgmlDType::Q6K,
+            GgmlDType::F16,
+            GgmlDType::BF16,
+            GgmlDType::F32,
+        ] {
+            let q = Arc::new(QTensor::quantize(&w, dtype).unwrap());
+            let dense = q.dequantize(&dev).unwrap();
+            let stored = Matrix::Stored(q);
+            // Generation steps (the fused kernel) and prefill passes (tiled gemm), few rows and
+            // many, 2-D and batched input.
+            for rows in [1, 3, 16, 17, 70] {
+                let x = Tensor::randn(0f32, 1.0, (rows, 512), &dev).unwrap();
+                let want = x.matmul(&dense.t().unwrap()).unwrap();
+                for step in [true, false] {
+                    let got = stored.forward(&x, step).unwrap();
+                    let d = max_diff(&got, &want);
+                    assert!(d < 1e-3, "{dtype:?}, {rows} rows, step {step}: {d}");
+                }
+            }
+            let x = Tensor::randn(0f32, 1.0, (2, 20, 512), &dev).unwrap();
+            let got = stored.forward(&x, false).unwrap();
+            assert_eq!(got.dims(), &[2, 20, 300]);
+            let want = x.broadcast_matmul(&dense.t().unwrap()).unwrap();
+            assert!(max_diff(&got, &want) < 1e-3);
+        }
+    }
+
+    #[test]
+    fn tiles_cover_every_output_column() {
+        // More rows than one tile holds: the tile boundary must neither drop nor repeat rows.
+        let dev = Device::Cpu;
+        let k = 1024;
+        let n = TILE_ELEMS / k * 2 + 37;
+        let w = Tensor::randn(0f32, 1.0, (n, k), &dev).unwrap();
+        let q = Arc::new(QTensor::quantize(&w, GgmlDType::Q8_0).unwrap());
+        let dense = q.dequantize(&dev).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (20, k), &dev).unwrap();
+        let got = Matrix::Stored(q).forward(&x, false).unwrap();
+        let want = x.matmul(&dense.t().unwrap()).unwrap();
+        assert!(max_diff(&got, &want) < 1e-3);
+    }
+
+    #[test]
+    fn stored_embedding_rows_are_the_dequantized_rows() {
+        let dev = Device::Cpu;
+        let w = Tensor::randn(0f32, 1.0, (50, 256), &dev).unwrap();
+        let q = Arc::new(QTensor::quantize(&w, GgmlDType::Q4K).unwrap());
+        let dense = Embedding::Dense(q.dequantize(&dev).unwrap());
+        let ids = Tensor::new(&[3u32, 49, 0, 3], &dev).unwrap();
+        let a = Embedding::Stored(q).lookup(&ids, DType::F32).unwrap();
+        let b = dense.lookup(&ids, DType::F32).unwrap();
+        assert_eq!(max_diff(&a, &b), 0.0);
+    }
+}
