@@ -7,7 +7,7 @@
 //! values. Only each row's last real position goes through the final norm and the output head,
 //! so a 262k-token vocabulary costs one row of logits per prompt.
 
-use super::matrix::{Embedding, Matrix};
+use super::matrix::{Embedding, Fused, Matrix};
 use super::weights::{LayerWeight, WeightName, WeightSource};
 use super::{pad_right, CausalLm, KvCache, PaddedBatch, PrefixGroup, WeightFormat};
 use crate::{Error, Result};
@@ -190,17 +190,16 @@ fn dense_in(m: Matrix, dtype: DType) -> Result<Matrix> {
 
 struct Block {
     attn_norm: RmsNorm,
-    wq: Matrix,
-    wk: Matrix,
-    wv: Matrix,
+    /// q, k and v, fused where their forms allow.
+    qkv: Fused,
     wo: Matrix,
     q_norm: Option<RmsNorm>,
     k_norm: Option<RmsNorm>,
     post_attn_norm: Option<RmsNorm>,
     ffn_norm: RmsNorm,
     post_ffn_norm: Option<RmsNorm>,
-    gate: Matrix,
-    up: Matrix,
+    /// gate and up, fused where their forms allow.
+    gate_up: Fused,
     down: Matrix,
 }
 
@@ -310,17 +309,14 @@ impl Decoder {
             };
             blocks.push(Block {
                 attn_norm: norm(w, n(AttnNorm))?,
-                wq: linear(w, n(Q))?,
-                wk: linear(w, n(K))?,
-                wv: linear(w, n(V))?,
+                qkv: Fused::new(vec![linear(w, n(Q))?, linear(w, n(K))?, linear(w, n(V))?])?,
                 wo: linear(w, n(O))?,
                 q_norm: optional_norm(w, spec.qk_norm, QNorm)?,
                 k_norm: optional_norm(w, spec.qk_norm, KNorm)?,
                 post_attn_norm: optional_norm(w, spec.sandwich_norms, PostAttnNorm)?,
                 ffn_norm: norm(w, n(FfnNorm))?,
                 post_ffn_norm: optional_norm(w, spec.sandwich_norms, PostFfnNorm)?,
-                gate: linear(w, n(Gate))?,
-                up: linear(w, n(Up))?,
+                gate_up: Fused::new(vec![linear(w, n(Gate))?, linear(w, n(Up))?])?,
                 down: linear(w, n(Down))?,
             });
         }
@@ -366,19 +362,25 @@ impl Decoder {
     ) -> Result<(Tensor, LayerKv)> {
         let s = &self.spec;
         let (nh, nkv, hd) = (s.num_attention_heads, s.num_key_value_heads, s.head_dim);
-        // (b * t, heads * hd) -> (b, heads, t, hd), with the per-head norm where there is one.
         let step = matches!(past, Past::Cache(..));
-        let project = |w: &Matrix, heads: usize, norm: Option<&RmsNorm>| -> Result<Tensor> {
-            let y = w.forward(x, step)?.reshape((b, t, heads, hd))?;
+        // (b, t, heads, hd) each, views of one product where q, k and v are fused.
+        let x = x.reshape((b, t, x.dim(1)?))?;
+        let [q, k, v]: [Tensor; 3] = blk
+            .qkv
+            .forward(&x, step, Some(hd))?
+            .try_into()
+            .expect("q, k and v");
+        // -> (b, heads, t, hd), with the per-head norm where there is one.
+        let head_major = |y: Tensor, norm: Option<&RmsNorm>| -> Result<Tensor> {
             let y = match norm {
-                Some(n) => n.forward(&y)?,
+                Some(n) => n.forward(&y.contiguous()?)?,
                 None => y,
             };
             Ok(y.transpose(1, 2)?.contiguous()?)
         };
-        let q = project(&blk.wq, nh, blk.q_norm.as_ref())?;
-        let k = project(&blk.wk, nkv, blk.k_norm.as_ref())?;
-        let v = project(&blk.wv, nkv, None)?;
+        let q = head_major(q, blk.q_norm.as_ref())?;
+        let k = head_major(k, blk.k_norm.as_ref())?;
+        let v = head_major(v, None)?;
         let rope = if s.rope_interleaved {
             candle_nn::rotary_emb::rope_i
         } else {
@@ -416,12 +418,16 @@ impl Decoder {
     }
 
     fn mlp(&self, blk: &Block, h: &Tensor, step: bool) -> Result<Tensor> {
-        let gate = blk.gate.forward(h, step)?;
+        let [gate, up]: [Tensor; 2] = blk
+            .gate_up
+            .forward(h, step, None)?
+            .try_into()
+            .expect("gate and up");
         let gate = match self.spec.activation {
             Activation::Silu => candle_nn::ops::silu(&gate)?,
             Activation::GeluTanh => gate.gelu()?,
         };
-        blk.down.forward(&(gate * blk.up.forward(h, step)?)?, step)
+        blk.down.forward(&(gate * up)?, step)
     }
 
     /// (cos, sin) per rope table, (b, t, head_dim / 2) each, for the positions of a (b, t)

@@ -15,7 +15,7 @@
 use super::rowdot::{self, Rows};
 use crate::Result;
 use candle_core::quantized::k_quants::{self, GgmlType};
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{DType, Device, Module, Storage, Tensor};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -117,6 +117,184 @@ impl Matrix {
             }
             Matrix::Fast(w) => Ok(w.forward(x)?),
         }
+    }
+}
+
+impl Matrix {
+    /// Output rows n and input columns k.
+    fn dims2(&self) -> Result<(usize, usize)> {
+        Ok(match self {
+            Matrix::Dense(w) => w.dims2()?,
+            Matrix::Stored(w) => w.shape().dims2()?,
+            Matrix::Fast(QMatMul::QTensor(w)) => w.shape().dims2()?,
+            Matrix::Fast(QMatMul::Tensor(w) | QMatMul::TensorF16(w)) => w.dims2()?,
+        })
+    }
+
+    /// Whether `self` and `other` can be one matrix, their rows one after the other: the
+    /// same form, dtype and row length. GGUF blocks never straddle rows, so stored matrices
+    /// of one block type concatenate as bytes; different types (Q4_K q with Q6_K v in a
+    /// Q4_K_M file) stay apart.
+    fn stacks_with(&self, other: &Matrix) -> Result<bool> {
+        let same_k = self.dims2()?.1 == other.dims2()?.1;
+        Ok(same_k
+            && match (self, other) {
+                (Matrix::Dense(a), Matrix::Dense(b)) => a.dtype() == b.dtype(),
+                (Matrix::Stored(a), Matrix::Stored(b))
+                | (Matrix::Fast(QMatMul::QTensor(a)), Matrix::Fast(QMatMul::QTensor(b))) => {
+                    a.dtype() == b.dtype() && a.device().same_device(&b.device())
+                }
+                (Matrix::Fast(QMatMul::Tensor(a)), Matrix::Fast(QMatMul::Tensor(b)))
+                | (Matrix::Fast(QMatMul::TensorF16(a)), Matrix::Fast(QMatMul::TensorF16(b))) => {
+                    a.dtype() == b.dtype()
+                }
+                _ => false,
+            })
+    }
+
+    /// The matrices' rows one after the other, in one matrix of their form; they must all
+    /// [`Matrix::stacks_with`] the first.
+    fn stack_rows(parts: &[Matrix]) -> Result<Matrix> {
+        let dense = |get: fn(&Matrix) -> Option<&Tensor>| -> Result<Tensor> {
+            let ts: Vec<&Tensor> = parts.iter().filter_map(get).collect();
+            Ok(Tensor::cat(&ts, 0)?)
+        };
+        let stored = |get: fn(&Matrix) -> Option<&Arc<QTensor>>| -> Result<QTensor> {
+            let qs: Vec<&Arc<QTensor>> = parts.iter().filter_map(get).collect();
+            let data = qs
+                .iter()
+                .map(|q| q.data())
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            let len: usize = data.iter().map(|d| d.len()).sum();
+            // candle reads the bytes as blocks, which must be aligned (to 4 bytes at most).
+            let mut words = vec![0u64; len.div_ceil(8)];
+            // SAFETY: a view of the words' first `len` bytes, which they own.
+            let bytes: &mut [u8] =
+                unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), len) };
+            let mut at = 0;
+            for d in &data {
+                bytes[at..at + d.len()].copy_from_slice(d);
+                at += d.len();
+            }
+            let n = qs
+                .iter()
+                .map(|q| Ok(q.shape().dims2()?.0))
+                .sum::<Result<usize>>()?;
+            let (first, k) = (qs[0], qs[0].shape().dims2()?.1);
+            let storage = QStorage::from_data(
+                std::borrow::Cow::Borrowed(bytes),
+                &first.device(),
+                first.dtype(),
+            )?;
+            Ok(QTensor::new(storage, (n, k))?)
+        };
+        Ok(match &parts[0] {
+            Matrix::Dense(_) => Matrix::Dense(dense(|m| match m {
+                Matrix::Dense(t) => Some(t),
+                _ => None,
+            })?),
+            Matrix::Stored(_) => Matrix::Stored(Arc::new(stored(|m| match m {
+                Matrix::Stored(q) => Some(q),
+                _ => None,
+            })?)),
+            Matrix::Fast(QMatMul::QTensor(_)) => {
+                Matrix::Fast(QMatMul::from_qtensor(stored(|m| match m {
+                    Matrix::Fast(QMatMul::QTensor(q)) => Some(q),
+                    _ => None,
+                })?)?)
+            }
+            Matrix::Fast(QMatMul::Tensor(_)) => {
+                Matrix::Fast(QMatMul::Tensor(dense(|m| match m {
+                    Matrix::Fast(QMatMul::Tensor(t)) => Some(t),
+                    _ => None,
+                })?))
+            }
+            Matrix::Fast(QMatMul::TensorF16(_)) => {
+                Matrix::Fast(QMatMul::TensorF16(dense(|m| match m {
+                    Matrix::Fast(QMatMul::TensorF16(t)) => Some(t),
+                    _ => None,
+                })?))
+            }
+        })
+    }
+}
+
+/// Matrices applied to the same input (q, k, v; gate, up), fused at load: each run of
+/// consecutive parts that stack ([`Matrix::stacks_with`]) is one matrix, so one product
+/// computes them all and the input is read and packed once.
+pub struct Fused {
+    /// Each fused matrix with the output widths of the parts it holds, in order.
+    runs: Vec<(Matrix, Vec<usize>)>,
+}
+
+impl Fused {
+    pub fn new(parts: Vec<Matrix>) -> Result<Self> {
+        let mut groups: Vec<Vec<Matrix>> = Vec::new();
+        for m in parts {
+            match groups.last_mut() {
+                Some(g) if g[0].stacks_with(&m)? => g.push(m),
+                _ => groups.push(vec![m]),
+            }
+        }
+        let runs = groups
+            .into_iter()
+            .map(|g| {
+                let widths = g
+                    .iter()
+                    .map(|m| Ok(m.dims2()?.0))
+                    .collect::<Result<Vec<_>>>()?;
+                let m = match g.len() {
+                    1 => g.into_iter().next().expect("one part"),
+                    _ => Matrix::stack_rows(&g)?,
+                };
+                Ok((m, widths))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { runs })
+    }
+
+    /// How many matrix products a forward pass runs (one per run of stacked parts).
+    pub fn products(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Each part's product with x (.., k), in order, as [`Matrix::forward`] computes it.
+    /// `unit`: the parts' outputs as (.., n / unit, unit) (attention heads), else (.., n).
+    /// Parts that share a matrix are views of its product, not contiguous.
+    pub fn forward(&self, x: &Tensor, step: bool, unit: Option<usize>) -> Result<Vec<Tensor>> {
+        // Products run on (m, k): a generation step's row-dot kernel takes 2-D input.
+        let Some((&k, lead)) = x.dims().split_last() else {
+            return Err(crate::Error::Usage("a matrix product of a scalar".into()));
+        };
+        let x = x.reshape((x.elem_count() / k.max(1), k))?;
+        let mut out = Vec::new();
+        for (m, widths) in &self.runs {
+            let y = m.forward(&x, step)?;
+            let n = y.dim(1)?;
+            let mut dims = lead.to_vec();
+            let unit = match unit {
+                Some(u) => {
+                    dims.extend([n / u, u]);
+                    u
+                }
+                None => {
+                    dims.push(n);
+                    1
+                }
+            };
+            let axis = lead.len();
+            let y = y.reshape(dims)?;
+            if widths.len() == 1 {
+                out.push(y);
+                continue;
+            }
+            let mut at = 0;
+            for &w in widths {
+                out.push(y.narrow(axis, at / unit, w / unit)?);
+                at += w;
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -308,6 +486,64 @@ mod tests {
             assert_eq!(got.dims(), &[2, 20, 300]);
             let want = x.broadcast_matmul(&dense.t().unwrap()).unwrap();
             assert!(max_diff(&got, &want) < 1e-3);
+        }
+    }
+
+    #[test]
+    fn fused_parts_equal_the_separate_products() {
+        let dev = Device::Cpu;
+        let k = 256;
+        let dense: Vec<Tensor> = [128, 64, 64]
+            .iter()
+            .map(|&n| Tensor::randn(0f32, 1.0, (n, k), &dev).unwrap())
+            .collect();
+        let stored = |types: [GgmlDType; 3]| -> Vec<Matrix> {
+            dense
+                .iter()
+                .zip(types)
+                .map(|(w, t)| Matrix::Stored(Arc::new(QTensor::quantize(w, t).unwrap())))
+                .collect()
+        };
+        let fast = |t: GgmlDType| -> Vec<Matrix> {
+            dense
+                .iter()
+                .map(|w| {
+                    Matrix::Fast(QMatMul::from_qtensor(QTensor::quantize(w, t).unwrap()).unwrap())
+                })
+                .collect()
+        };
+        use GgmlDType::*;
+        // (parts, products once fused): same forms stack, a Q6_K v stays apart from Q4_K q/k.
+        let cases: Vec<(Vec<Matrix>, Vec<Matrix>, usize)> = vec![
+            (
+                dense.iter().cloned().map(Matrix::Dense).collect(),
+                dense.iter().cloned().map(Matrix::Dense).collect(),
+                1,
+            ),
+            (stored([Q4_1; 3]), stored([Q4_1; 3]), 1),
+            (stored([Q4K, Q4K, Q6K]), stored([Q4K, Q4K, Q6K]), 2),
+            (stored([Q5_0, Q8_0, Q5_0]), stored([Q5_0, Q8_0, Q5_0]), 3),
+            (fast(Q8_0), fast(Q8_0), 1),
+        ];
+        for (i, (parts, separate, products)) in cases.into_iter().enumerate() {
+            let fused = Fused::new(parts).unwrap();
+            assert_eq!(fused.products(), products, "case {i}");
+            for (rows, step) in [(1, true), (3, true), (20, false)] {
+                let x = Tensor::randn(0f32, 1.0, (rows, 2, k), &dev).unwrap();
+                let heads = fused.forward(&x, step, Some(32)).unwrap();
+                let flat = fused.forward(&x, step, None).unwrap();
+                for ((h, f), m) in heads.iter().zip(&flat).zip(&separate) {
+                    let want = m
+                        .forward(&x.reshape((rows * 2, k)).unwrap(), step)
+                        .unwrap()
+                        .reshape(f.dims())
+                        .unwrap();
+                    assert_eq!(h.dims()[..3], [rows, 2, f.dim(2).unwrap() / 32]);
+                    assert_eq!(max_diff(f, &want), 0.0, "case {i}, {rows} rows");
+                    let h = h.reshape(f.dims()).unwrap();
+                    assert_eq!(max_diff(&h, &want), 0.0, "case {i}, {rows} rows");
+                }
+            }
         }
     }
 
