@@ -74,13 +74,10 @@ pub fn check_generation_settings(
     dir: &Path,
     generation: Option<&GenerationSettings>,
 ) -> Result<()> {
-    let path = dir.join(MANIFEST_FILE);
-    if !path.exists() {
+    if !dir.join(MANIFEST_FILE).exists() {
         return Ok(());
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let old: Manifest = serde_json::from_str(&text)
-        .map_err(|e| Error::bad_input(&path, e.line(), e.to_string()))?;
+    let old = crate::run::read_manifest(dir)?;
     let problem = match (&old.settings.generation, generation) {
         (None, None) => None,
         (Some(_), None) => Some("a generate run (--mode generate)".to_string()),
