@@ -3,7 +3,8 @@ manifest.json (compared as JSON without timings and absolute paths), report.html
 the run date) and the logs of commands whose exit code is all that must match."""
 import json, os, sys
 
-VOLATILE = {"timings", "started", "finished", "elapsed_s", "wall_s", "created", "hofbench_version_git"}
+VOLATILE = {"timing", "timings", "started", "finished", "seconds", "score_seconds", "tokens_per_second",
+            "items_per_second", "created"}
 
 def clean(v, root):
     if isinstance(v, dict):
@@ -31,7 +32,7 @@ for p in sorted(fa & fb):
     if p.endswith(".json") and "manifest" in p:
         xa = json.dumps(clean(json.loads(xa), a), sort_keys=True)
         xb = json.dumps(clean(json.loads(xb), b), sort_keys=True)
-    elif p.endswith(".html") or p.endswith(".md"):
+    elif p.endswith((".html", ".md", ".stdout")):
         xa, xb = xa.replace(a.encode(), b"OUT"), xb.replace(b.encode(), b"OUT")
     if xa != xb:
         print(f"differs: {p}"); bad += 1
