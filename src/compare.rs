@@ -19,9 +19,10 @@ use crate::cli::CompareArgs;
 use crate::dimension::Dimension;
 use crate::results::ResultRow;
 use crate::stats::correlation::{quantile, SplitMix64};
+use crate::stats::summary::fmt_opt;
+use crate::stats::tables::{csv_table, num};
 use crate::stats::{
-    self, country_shares, csv_table, fmt_opt, num, pearson, persona_effect::CONTROL, CountryShare,
-    Options, CONFIDENCE,
+    self, country_shares, pearson, persona_effect::CONTROL, CountryShare, Options, CONFIDENCE,
 };
 use crate::{Error, Result};
 use std::fmt::Write as _;

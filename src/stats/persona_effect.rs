@@ -20,7 +20,9 @@
 //! control pairs with that generate run's personas, never with a logits run.
 
 use super::correlation::{quantile, SplitMix64};
-use super::{csv_table, fmt_opt, kendall::kendall, num, pct, pearson, spearman, stars};
+use super::summary::{fmt_opt, pct};
+use super::tables::{csv_table, num};
+use super::{kendall::kendall, pearson, spearman, stars};
 use super::{Correlation, Options, CONFIDENCE, PERSONAS};
 use crate::dimension::{Dimension, Tier};
 use crate::results::ResultRow;

@@ -6,7 +6,8 @@
 //! position is taken out.
 
 use super::diagnostics::Diagnostics;
-use super::{pct, DiagnosticsRow};
+use super::summary::pct;
+use super::DiagnosticsRow;
 use crate::results::ResultRow;
 use std::fmt::Write as _;
 

@@ -262,7 +262,8 @@ pub fn reply_tables(rows: &[ResultRow]) -> (Vec<LanguageFidelity>, Vec<PersonaUs
 /// The summary's sections on replies: agreement with the scorer, language fidelity (by tier)
 /// and persona use (by tier); each only when the analysis has such rows.
 pub fn summary(a: &super::Analysis, md: &mut String) {
-    use super::{fmt_opt, pct, tier_code};
+    use super::shares::tier_code;
+    use super::summary::{fmt_opt, pct};
     use std::fmt::Write as _;
     if !a.agreement.is_empty() {
         writeln!(
