@@ -49,7 +49,7 @@ pub use diagnostics::{diagnostics, Diagnostics};
 pub use load::{load, results_files};
 pub use shares::{analysis_model, country_shares, keyed_by_analysis_model, CountryShare, GroupKey};
 pub use summary::summary;
-pub use tables::{tables, CORRELATIONS_COLUMNS, TRANSLATION_QUALITY_COLUMNS};
+pub use tables::tables;
 pub use translation::{cache_quality, translation_quality, CacheQuality, TranslationQuality};
 
 use crate::{Error, Result};

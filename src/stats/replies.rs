@@ -3,9 +3,11 @@
 //! the prompt's language (`language_fidelity.csv`) and the share that mention the persona's
 //! country, refuse, or weigh both sides (`persona_use.csv`).
 
+use super::tables::{csv_table, float_or_nan, or_all};
 use crate::dimension::{Dimension, Tier};
 use crate::replies::{self, Basis};
 use crate::results::{ResultRow, MODE_LOGITS};
+use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 /// Cohen's kappa of two raters' binary labels: (p_o − p_e) / (1 − p_e), with p_e from each
@@ -257,6 +259,138 @@ pub fn reply_tables(rows: &[ResultRow]) -> (Vec<LanguageFidelity>, Vec<PersonaUs
         })
         .collect();
     (fidelity, persona.into_values().collect())
+}
+
+/// One line of agreement.csv.
+#[derive(Serialize, Default)]
+pub struct AgreementCsv<'a> {
+    pub model: &'a str,
+    pub mode: &'a str,
+    pub approach: &'a str,
+    #[serde(serialize_with = "or_all")]
+    pub dimension: Option<Dimension>,
+    pub n_pairs: usize,
+    pub n_inconclusive: usize,
+    pub n_agree: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub agreement: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub kappa: Option<f64>,
+}
+
+impl<'a> From<&'a AgreementRow> for AgreementCsv<'a> {
+    fn from(g: &'a AgreementRow) -> Self {
+        Self {
+            model: &g.model,
+            mode: &g.mode,
+            approach: &g.approach,
+            dimension: g.dimension,
+            n_pairs: g.n_pairs,
+            n_inconclusive: g.n_inconclusive,
+            n_agree: g.n_agree,
+            agreement: g.agreement,
+            kappa: g.kappa,
+        }
+    }
+}
+
+/// One line of language_fidelity.csv.
+#[derive(Serialize, Default)]
+pub struct LanguageFidelityCsv<'a> {
+    pub model: &'a str,
+    pub approach: &'a str,
+    #[serde(serialize_with = "or_all")]
+    pub language: Option<&'a str>,
+    #[serde(serialize_with = "or_all")]
+    pub tier: Option<Tier>,
+    #[serde(serialize_with = "or_all")]
+    pub basis: Option<&'static str>,
+    pub n: usize,
+    pub n_detected: usize,
+    pub n_in_language: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub share_in_language: Option<f64>,
+    /// Empty when no reply's language was detected.
+    pub top_detected: Option<&'a str>,
+}
+
+impl<'a> From<&'a LanguageFidelity> for LanguageFidelityCsv<'a> {
+    fn from(f: &'a LanguageFidelity) -> Self {
+        Self {
+            model: &f.model,
+            approach: &f.approach,
+            language: f.language.as_deref(),
+            tier: f.tier,
+            basis: f.basis.map(Basis::code),
+            n: f.n,
+            n_detected: f.n_detected,
+            n_in_language: f.n_in_language,
+            share_in_language: f.share_in_language,
+            top_detected: f.top_detected.as_deref(),
+        }
+    }
+}
+
+/// One line of persona_use.csv.
+#[derive(Serialize, Default)]
+pub struct PersonaUseCsv<'a> {
+    pub model: &'a str,
+    pub approach: &'a str,
+    #[serde(serialize_with = "or_all")]
+    pub country: Option<&'a str>,
+    #[serde(serialize_with = "or_all")]
+    pub tier: Option<Tier>,
+    pub n: usize,
+    pub n_mentions: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub share_mentions: Option<f64>,
+    pub n_refusals: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub share_refusals: Option<f64>,
+    pub n_both_sides: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub share_both_sides: Option<f64>,
+    pub n_inconclusive: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub share_inconclusive: Option<f64>,
+}
+
+impl<'a> From<&'a PersonaUse> for PersonaUseCsv<'a> {
+    fn from(p: &'a PersonaUse) -> Self {
+        Self {
+            model: &p.model,
+            approach: &p.approach,
+            country: p.country.as_deref(),
+            tier: p.tier,
+            n: p.n,
+            n_mentions: p.n_mentions,
+            share_mentions: p.share(p.n_mentions),
+            n_refusals: p.n_refusals,
+            share_refusals: p.share(p.n_refusals),
+            n_both_sides: p.n_both_sides,
+            share_both_sides: p.share(p.n_both_sides),
+            n_inconclusive: p.n_inconclusive,
+            share_inconclusive: p.share(p.n_inconclusive),
+        }
+    }
+}
+
+/// agreement.csv, language_fidelity.csv and persona_use.csv, each when it has rows.
+pub fn tables(a: &super::Analysis) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if !a.agreement.is_empty() {
+        let rows = a.agreement.iter().map(AgreementCsv::from);
+        out.push(("agreement.csv", csv_table(rows)));
+    }
+    if !a.language_fidelity.is_empty() {
+        let rows = a.language_fidelity.iter().map(LanguageFidelityCsv::from);
+        out.push(("language_fidelity.csv", csv_table(rows)));
+    }
+    if !a.persona_use.is_empty() {
+        let rows = a.persona_use.iter().map(PersonaUseCsv::from);
+        out.push(("persona_use.csv", csv_table(rows)));
+    }
+    out
 }
 
 /// The summary's sections on replies: agreement with the scorer, language fidelity (by tier)

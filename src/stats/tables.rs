@@ -1,248 +1,359 @@
 //! The CSV tables of an analysis (by_country.csv, correlations.csv, bootstrap.csv,
-//! classification.csv, diagnostics.csv, the translation and orders-agree tables), by file name.
+//! classification.csv, diagnostics.csv, the translation and orders-agree tables) as serde
+//! rows, and the one writer and formatting rules every stats table and comparison.csv uses.
+//!
+//! A row struct's fields are the table's columns, in order and by name. Numbers keep the
+//! format the tables have always had (Rust's `{}`: shortest round-trip, no exponent), which is
+//! not the csv crate's (ryu writes `1.0` and `1e-7`), so every float column goes through
+//! `float` or `float_or_nan`; a key column that can stand for every value goes through
+//! `or_all`.
 
-use super::analysis::{Analysis, CorrelationRow};
-use super::persona_effect;
-use super::shares::tier_code;
-use crate::dimension::Dimension;
+use super::analysis::{Analysis, BootstrapRow, ClassificationRow, CorrelationRow, DiagnosticsRow};
+use super::shares::CountryShare;
+use super::{persona_effect, replies, TranslationQuality};
+use crate::dimension::{Dimension, Tier};
+use serde::{Serialize, Serializer};
+use std::fmt::Display;
 
-pub(crate) fn num(v: Option<f64>) -> String {
-    v.map_or_else(|| "NaN".to_string(), |v| format!("{v}"))
-}
-
-pub(crate) fn csv_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+/// A table as CSV text: the header (the row type's field names), then one line per row. A
+/// table without rows still gets its header, taken from a default row, so that a reader
+/// finds the columns it expects.
+pub fn csv_table<R: Serialize + Default>(rows: impl IntoIterator<Item = R>) -> String {
+    let mut rows = rows.into_iter().peekable();
+    let empty = rows.peek().is_none();
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(header).expect("writing to memory");
-    for row in rows {
-        w.write_record(&row).expect("writing to memory");
+    if empty {
+        w.serialize(R::default()).expect("writing to memory");
     }
-    String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 fields")
+    for row in rows {
+        w.serialize(row).expect("writing to memory");
+    }
+    let mut text =
+        String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 fields");
+    if empty {
+        let header_end = text.find('\n').map_or(text.len(), |i| i + 1);
+        text.truncate(header_end);
+    }
+    text
 }
 
-pub const CORRELATIONS_COLUMNS: [&str; 16] = [
-    "model",
-    "approach",
-    "dimension",
-    "tier",
-    "level",
-    "n",
-    "pearson_r",
-    "pearson_p",
-    "pearson_p_paper",
-    "pearson_ci_low",
-    "pearson_ci_high",
-    "spearman_rho",
-    "spearman_p",
-    "p_bh",
-    "kendall_tau",
-    "kendall_p",
-];
+/// A float column: `{}` (see the module's documentation).
+pub fn float<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+/// An optional float column: `{}`, or `NaN` where the figure is undefined (pandas and R read
+/// it as missing).
+pub fn float_or_nan<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_str("NaN"),
+    }
+}
+
+/// A key column of a row that can stand for every value (tier, dimension, language,
+/// country): the value's code, or `all`.
+pub fn or_all<T: Display, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_str("all"),
+    }
+}
+
+/// One line of by_country.csv.
+#[derive(Serialize, Default)]
+pub struct ByCountryCsv<'a> {
+    pub model: &'a str,
+    pub approach: &'a str,
+    pub dimension: &'static str,
+    pub country: &'a str,
+    pub language: &'a str,
+    pub tier: &'static str,
+    #[serde(serialize_with = "float")]
+    pub hofstede_score: f64,
+    pub high_side: bool,
+    pub n: usize,
+    pub n_high: usize,
+    pub n_low: usize,
+    pub n_inconclusive: usize,
+    #[serde(serialize_with = "float")]
+    pub share_high: f64,
+    #[serde(serialize_with = "float_or_nan")]
+    pub share_high_decided: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub mean_p_high: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub mean_label_mass: Option<f64>,
+}
+
+impl<'a> From<&'a CountryShare> for ByCountryCsv<'a> {
+    fn from(s: &'a CountryShare) -> Self {
+        Self {
+            model: &s.model,
+            approach: &s.approach,
+            dimension: s.dimension.code(),
+            country: &s.country,
+            language: &s.language,
+            tier: s.tier.code(),
+            hofstede_score: s.hofstede_score,
+            high_side: s.high_side,
+            n: s.n,
+            n_high: s.n_high,
+            n_low: s.n_low,
+            n_inconclusive: s.n_inconclusive,
+            share_high: s.share_high,
+            share_high_decided: s.share_high_decided,
+            mean_p_high: s.mean_p_high,
+            mean_label_mass: s.mean_label_mass,
+        }
+    }
+}
+
+/// One line of correlations.csv (and of correlations_bleu_ok.csv and
+/// correlations_orders_agree.csv, which share its columns).
+#[derive(Serialize, Default)]
+pub struct CorrelationCsv<'a> {
+    pub model: &'a str,
+    pub approach: &'a str,
+    pub dimension: &'static str,
+    #[serde(serialize_with = "or_all")]
+    pub tier: Option<Tier>,
+    pub level: &'static str,
+    pub n: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub pearson_r: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub pearson_p: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub pearson_p_paper: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub pearson_ci_low: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub pearson_ci_high: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub spearman_rho: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub spearman_p: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub p_bh: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub kendall_tau: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub kendall_p: Option<f64>,
+}
+
+impl<'a> From<&'a CorrelationRow> for CorrelationCsv<'a> {
+    fn from(c: &'a CorrelationRow) -> Self {
+        Self {
+            model: &c.model,
+            approach: &c.approach,
+            dimension: c.dimension.code(),
+            tier: c.tier,
+            level: c.level.code(),
+            n: c.n,
+            pearson_r: c.pearson.map(|p| p.r),
+            pearson_p: c.pearson.map(|p| p.p),
+            pearson_p_paper: c.pearson_p_paper,
+            pearson_ci_low: c.pearson_ci.map(|ci| ci.0),
+            pearson_ci_high: c.pearson_ci.map(|ci| ci.1),
+            spearman_rho: c.spearman.map(|s| s.r),
+            spearman_p: c.spearman.map(|s| s.p),
+            p_bh: c.p_bh,
+            kendall_tau: c.kendall.map(|k| k.r),
+            kendall_p: c.kendall.map(|k| k.p),
+        }
+    }
+}
+
+/// One line of bootstrap.csv.
+#[derive(Serialize, Default)]
+pub struct BootstrapCsv<'a> {
+    pub model: &'a str,
+    pub approach: &'a str,
+    pub dimension: &'static str,
+    #[serde(serialize_with = "or_all")]
+    pub tier: Option<Tier>,
+    pub n: usize,
+    pub seed: u64,
+    pub resamples: usize,
+    pub valid_pearson: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub pearson_ci_low: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub pearson_ci_high: Option<f64>,
+    pub valid_spearman: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub spearman_ci_low: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub spearman_ci_high: Option<f64>,
+}
+
+impl<'a> From<&'a BootstrapRow> for BootstrapCsv<'a> {
+    fn from(b: &'a BootstrapRow) -> Self {
+        Self {
+            model: &b.model,
+            approach: &b.approach,
+            dimension: b.dimension.code(),
+            tier: b.tier,
+            n: b.n,
+            seed: b.seed,
+            resamples: b.ci.resamples,
+            valid_pearson: b.ci.valid_pearson,
+            pearson_ci_low: b.ci.pearson.map(|c| c.0),
+            pearson_ci_high: b.ci.pearson.map(|c| c.1),
+            valid_spearman: b.ci.valid_spearman,
+            spearman_ci_low: b.ci.spearman.map(|c| c.0),
+            spearman_ci_high: b.ci.spearman.map(|c| c.1),
+        }
+    }
+}
+
+/// One line of classification.csv.
+#[derive(Serialize, Default)]
+pub struct ClassificationCsv<'a> {
+    pub model: &'a str,
+    pub approach: &'a str,
+    pub dimension: &'static str,
+    pub n: usize,
+    pub n_high_side: usize,
+    #[serde(serialize_with = "float")]
+    pub accuracy_at_half: f64,
+    #[serde(serialize_with = "float")]
+    pub best_threshold: f64,
+    #[serde(serialize_with = "float")]
+    pub best_accuracy: f64,
+    #[serde(serialize_with = "float_or_nan")]
+    pub roc_auc: Option<f64>,
+}
+
+impl<'a> From<&'a ClassificationRow> for ClassificationCsv<'a> {
+    fn from(c: &'a ClassificationRow) -> Self {
+        let s = &c.separation;
+        Self {
+            model: &c.model,
+            approach: &c.approach,
+            dimension: c.dimension.code(),
+            n: s.n,
+            n_high_side: s.n_high_side,
+            accuracy_at_half: s.accuracy_at_half,
+            best_threshold: s.best_threshold,
+            best_accuracy: s.best_accuracy,
+            roc_auc: s.roc_auc,
+        }
+    }
+}
+
+/// One line of diagnostics.csv.
+#[derive(Serialize, Default)]
+pub struct DiagnosticsCsv<'a> {
+    pub model: &'a str,
+    pub approach: &'a str,
+    #[serde(serialize_with = "or_all")]
+    pub dimension: Option<Dimension>,
+    pub n: usize,
+    pub n_inconclusive: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub mean_label_mass: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub position_bias: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub share_first_option: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub order_flip_share: Option<f64>,
+    #[serde(serialize_with = "float")]
+    pub share_high: f64,
+    #[serde(serialize_with = "float_or_nan")]
+    pub share_high_decided: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub mean_p_high: Option<f64>,
+}
+
+impl<'a> From<&'a DiagnosticsRow> for DiagnosticsCsv<'a> {
+    fn from(d: &'a DiagnosticsRow) -> Self {
+        let g = &d.diagnostics;
+        Self {
+            model: &d.model,
+            approach: &d.approach,
+            dimension: d.dimension,
+            n: g.n,
+            n_inconclusive: g.n_inconclusive,
+            mean_label_mass: g.mean_label_mass,
+            position_bias: g.position_bias,
+            share_first_option: g.share_first_option,
+            order_flip_share: g.order_flip_share,
+            share_high: g.share_high,
+            share_high_decided: g.share_high_decided,
+            mean_p_high: g.mean_p_high,
+        }
+    }
+}
+
+/// One line of translation_quality.csv.
+#[derive(Serialize, Default)]
+pub struct TranslationQualityCsv<'a> {
+    pub model: &'a str,
+    pub approach: &'a str,
+    #[serde(serialize_with = "or_all")]
+    pub lang: Option<&'a str>,
+    #[serde(serialize_with = "or_all")]
+    pub country: Option<&'a str>,
+    #[serde(serialize_with = "or_all")]
+    pub tier: Option<Tier>,
+    pub rows: usize,
+    pub rows_with_bleu: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub mean_bleu: Option<f64>,
+    pub low_bleu_rows: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub low_bleu_share: Option<f64>,
+}
+
+impl<'a> From<&'a TranslationQuality> for TranslationQualityCsv<'a> {
+    fn from(q: &'a TranslationQuality) -> Self {
+        Self {
+            model: &q.model,
+            approach: &q.approach,
+            lang: q.lang.as_deref(),
+            country: q.country.as_deref(),
+            tier: q.tier,
+            rows: q.rows,
+            rows_with_bleu: q.rows_with_bleu,
+            mean_bleu: q.mean_bleu,
+            low_bleu_rows: q.low_bleu_rows,
+            low_bleu_share: q.low_bleu_share,
+        }
+    }
+}
+
+/// A table of `rows` through their CSV row type.
+fn table<'a, T: 'a, R: From<&'a T> + Serialize + Default>(rows: &'a [T]) -> String {
+    csv_table(rows.iter().map(R::from))
+}
 
 fn correlations_table(rows: &[CorrelationRow]) -> String {
-    csv_table(
-        &CORRELATIONS_COLUMNS,
-        rows.iter().map(|c| {
-            vec![
-                c.model.clone(),
-                c.approach.clone(),
-                c.dimension.to_string(),
-                tier_code(c.tier).to_string(),
-                c.level.code().to_string(),
-                c.n.to_string(),
-                num(c.pearson.map(|p| p.r)),
-                num(c.pearson.map(|p| p.p)),
-                num(c.pearson_p_paper),
-                num(c.pearson_ci.map(|ci| ci.0)),
-                num(c.pearson_ci.map(|ci| ci.1)),
-                num(c.spearman.map(|p| p.r)),
-                num(c.spearman.map(|p| p.p)),
-                num(c.p_bh),
-                num(c.kendall.map(|k| k.r)),
-                num(c.kendall.map(|k| k.p)),
-            ]
-        }),
-    )
+    table::<_, CorrelationCsv>(rows)
 }
-
-pub const TRANSLATION_QUALITY_COLUMNS: [&str; 10] = [
-    "model",
-    "approach",
-    "lang",
-    "country",
-    "tier",
-    "rows",
-    "rows_with_bleu",
-    "mean_bleu",
-    "low_bleu_rows",
-    "low_bleu_share",
-];
 
 /// The CSV tables of an analysis, by file name. The translation tables are written only
 /// when some rows carry a translation (`lang`).
 pub fn tables(a: &Analysis) -> Vec<(&'static str, String)> {
-    let by_country = csv_table(
-        &[
-            "model",
-            "approach",
-            "dimension",
-            "country",
-            "language",
-            "tier",
-            "hofstede_score",
-            "high_side",
-            "n",
-            "n_high",
-            "n_low",
-            "n_inconclusive",
-            "share_high",
-            "share_high_decided",
-            "mean_p_high",
-            "mean_label_mass",
-        ],
-        a.shares.iter().map(|s| {
-            vec![
-                s.model.clone(),
-                s.approach.clone(),
-                s.dimension.to_string(),
-                s.country.clone(),
-                s.language.clone(),
-                s.tier.to_string(),
-                s.hofstede_score.to_string(),
-                s.high_side.to_string(),
-                s.n.to_string(),
-                s.n_high.to_string(),
-                s.n_low.to_string(),
-                s.n_inconclusive.to_string(),
-                s.share_high.to_string(),
-                num(s.share_high_decided),
-                num(s.mean_p_high),
-                num(s.mean_label_mass),
-            ]
-        }),
-    );
-    let correlations = correlations_table(&a.correlations);
-    let bootstrap = csv_table(
-        &[
-            "model",
-            "approach",
-            "dimension",
-            "tier",
-            "n",
-            "seed",
-            "resamples",
-            "valid_pearson",
-            "pearson_ci_low",
-            "pearson_ci_high",
-            "valid_spearman",
-            "spearman_ci_low",
-            "spearman_ci_high",
-        ],
-        a.bootstrap.iter().map(|b| {
-            vec![
-                b.model.clone(),
-                b.approach.clone(),
-                b.dimension.to_string(),
-                tier_code(b.tier).to_string(),
-                b.n.to_string(),
-                b.seed.to_string(),
-                b.ci.resamples.to_string(),
-                b.ci.valid_pearson.to_string(),
-                num(b.ci.pearson.map(|c| c.0)),
-                num(b.ci.pearson.map(|c| c.1)),
-                b.ci.valid_spearman.to_string(),
-                num(b.ci.spearman.map(|c| c.0)),
-                num(b.ci.spearman.map(|c| c.1)),
-            ]
-        }),
-    );
-    let classification = csv_table(
-        &[
-            "model",
-            "approach",
-            "dimension",
-            "n",
-            "n_high_side",
-            "accuracy_at_half",
-            "best_threshold",
-            "best_accuracy",
-            "roc_auc",
-        ],
-        a.classification.iter().map(|c| {
-            let s = &c.separation;
-            vec![
-                c.model.clone(),
-                c.approach.clone(),
-                c.dimension.to_string(),
-                s.n.to_string(),
-                s.n_high_side.to_string(),
-                s.accuracy_at_half.to_string(),
-                s.best_threshold.to_string(),
-                s.best_accuracy.to_string(),
-                num(s.roc_auc),
-            ]
-        }),
-    );
-    let diagnostics = csv_table(
-        &[
-            "model",
-            "approach",
-            "dimension",
-            "n",
-            "n_inconclusive",
-            "mean_label_mass",
-            "position_bias",
-            "share_first_option",
-            "order_flip_share",
-            "share_high",
-            "share_high_decided",
-            "mean_p_high",
-        ],
-        a.diagnostics.iter().map(|d| {
-            let g = &d.diagnostics;
-            vec![
-                d.model.clone(),
-                d.approach.clone(),
-                d.dimension.map_or("all", Dimension::code).to_string(),
-                g.n.to_string(),
-                g.n_inconclusive.to_string(),
-                num(g.mean_label_mass),
-                num(g.position_bias),
-                num(g.share_first_option),
-                num(g.order_flip_share),
-                g.share_high.to_string(),
-                num(g.share_high_decided),
-                num(g.mean_p_high),
-            ]
-        }),
-    );
     let mut out = vec![
-        ("by_country.csv", by_country),
-        ("correlations.csv", correlations),
-        ("bootstrap.csv", bootstrap),
-        ("classification.csv", classification),
-        ("diagnostics.csv", diagnostics),
+        ("by_country.csv", table::<_, ByCountryCsv>(&a.shares)),
+        ("correlations.csv", correlations_table(&a.correlations)),
+        ("bootstrap.csv", table::<_, BootstrapCsv>(&a.bootstrap)),
+        (
+            "classification.csv",
+            table::<_, ClassificationCsv>(&a.classification),
+        ),
+        (
+            "diagnostics.csv",
+            table::<_, DiagnosticsCsv>(&a.diagnostics),
+        ),
     ];
     if !a.translation_quality.is_empty() {
-        let all = |v: Option<&str>| v.unwrap_or("all").to_string();
         out.push((
             "translation_quality.csv",
-            csv_table(
-                &TRANSLATION_QUALITY_COLUMNS,
-                a.translation_quality.iter().map(|q| {
-                    vec![
-                        q.model.clone(),
-                        q.approach.clone(),
-                        all(q.lang.as_deref()),
-                        all(q.country.as_deref()),
-                        tier_code(q.tier).to_string(),
-                        q.rows.to_string(),
-                        q.rows_with_bleu.to_string(),
-                        num(q.mean_bleu),
-                        q.low_bleu_rows.to_string(),
-                        num(q.low_bleu_share),
-                    ]
-                }),
-            ),
+            table::<_, TranslationQualityCsv>(&a.translation_quality),
         ));
         out.push((
             "correlations_bleu_ok.csv",
@@ -256,116 +367,45 @@ pub fn tables(a: &Analysis) -> Vec<(&'static str, String)> {
         ));
     }
     out.extend(persona_effect::tables(&a.persona_effect));
-    out.extend(replies_tables(a));
+    out.extend(replies::tables(a));
     out
 }
 
-/// agreement.csv, language_fidelity.csv and persona_use.csv, each when it has rows.
-fn replies_tables(a: &Analysis) -> Vec<(&'static str, String)> {
-    let mut out = Vec::new();
-    let all = |v: Option<&str>| v.unwrap_or("all").to_string();
-    if !a.agreement.is_empty() {
-        out.push((
-            "agreement.csv",
-            csv_table(
-                &[
-                    "model",
-                    "mode",
-                    "approach",
-                    "dimension",
-                    "n_pairs",
-                    "n_inconclusive",
-                    "n_agree",
-                    "agreement",
-                    "kappa",
-                ],
-                a.agreement.iter().map(|g| {
-                    vec![
-                        g.model.clone(),
-                        g.mode.clone(),
-                        g.approach.clone(),
-                        g.dimension.map_or("all", Dimension::code).to_string(),
-                        g.n_pairs.to_string(),
-                        g.n_inconclusive.to_string(),
-                        g.n_agree.to_string(),
-                        num(g.agreement),
-                        num(g.kappa),
-                    ]
-                }),
-            ),
-        ));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize, Default)]
+    struct Probe {
+        #[serde(serialize_with = "float")]
+        x: f64,
+        #[serde(serialize_with = "float_or_nan")]
+        y: Option<f64>,
+        #[serde(serialize_with = "or_all")]
+        tier: Option<Tier>,
+        label: &'static str,
     }
-    if !a.language_fidelity.is_empty() {
-        out.push((
-            "language_fidelity.csv",
-            csv_table(
-                &[
-                    "model",
-                    "approach",
-                    "language",
-                    "tier",
-                    "basis",
-                    "n",
-                    "n_detected",
-                    "n_in_language",
-                    "share_in_language",
-                    "top_detected",
-                ],
-                a.language_fidelity.iter().map(|f| {
-                    vec![
-                        f.model.clone(),
-                        f.approach.clone(),
-                        all(f.language.as_deref()),
-                        tier_code(f.tier).to_string(),
-                        all(f.basis.map(crate::replies::Basis::code)),
-                        f.n.to_string(),
-                        f.n_detected.to_string(),
-                        f.n_in_language.to_string(),
-                        num(f.share_in_language),
-                        f.top_detected.clone().unwrap_or_default(),
-                    ]
-                }),
-            ),
-        ));
+
+    #[test]
+    fn floats_as_rust_prints_them_and_an_empty_table_keeps_its_header() {
+        let rows = [
+            Probe {
+                x: 1.0,
+                y: Some(1e-7),
+                tier: Some(Tier::Mid),
+                label: "a,b",
+            },
+            Probe {
+                x: f64::INFINITY,
+                y: None,
+                tier: None,
+                label: "",
+            },
+        ];
+        assert_eq!(
+            csv_table(rows),
+            "x,y,tier,label\n1,0.0000001,mid,\"a,b\"\ninf,NaN,all,\n"
+        );
+        assert_eq!(csv_table(Vec::<Probe>::new()), "x,y,tier,label\n");
     }
-    if !a.persona_use.is_empty() {
-        out.push((
-            "persona_use.csv",
-            csv_table(
-                &[
-                    "model",
-                    "approach",
-                    "country",
-                    "tier",
-                    "n",
-                    "n_mentions",
-                    "share_mentions",
-                    "n_refusals",
-                    "share_refusals",
-                    "n_both_sides",
-                    "share_both_sides",
-                    "n_inconclusive",
-                    "share_inconclusive",
-                ],
-                a.persona_use.iter().map(|p| {
-                    vec![
-                        p.model.clone(),
-                        p.approach.clone(),
-                        all(p.country.as_deref()),
-                        tier_code(p.tier).to_string(),
-                        p.n.to_string(),
-                        p.n_mentions.to_string(),
-                        num(p.share(p.n_mentions)),
-                        p.n_refusals.to_string(),
-                        num(p.share(p.n_refusals)),
-                        p.n_both_sides.to_string(),
-                        num(p.share(p.n_both_sides)),
-                        p.n_inconclusive.to_string(),
-                        num(p.share(p.n_inconclusive)),
-                    ]
-                }),
-            ),
-        ));
-    }
-    out
 }
