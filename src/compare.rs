@@ -19,8 +19,7 @@ use crate::cli::CompareArgs;
 use crate::dimension::Dimension;
 use crate::results::ResultRow;
 use crate::stats::correlation::{quantile, SplitMix64};
-use crate::stats::summary::fmt_opt;
-use crate::stats::tables::{csv_table, float_or_nan};
+use crate::stats::format::{csv_table, float_or_nan, fmt_opt};
 use crate::stats::{
     self, country_shares, pearson, persona_effect::CONTROL, CountryShare, Options, CONFIDENCE,
 };

@@ -1,15 +1,18 @@
 //! The analysis of loaded rows: correlations by tier and level, bootstrap intervals,
 //! classification, diagnostics and the derived tables, gathered in `Analysis`.
 
+use super::classification::{separation, Separation};
+use super::correlation::{
+    benjamini_hochberg, bootstrap_ci, fisher_ci, pearson, spearman, two_sided_p, BootstrapCi,
+    Correlation,
+};
+use super::diagnostics::{diagnostics, DiagnosticsRow};
+use super::options::{Options, CONFIDENCE};
 use super::shares::{
     country_shares, groups, keyed_by_analysis_model, tiers, CountryShare, GroupKey,
 };
-use super::{
-    benjamini_hochberg, bootstrap_ci, diagnostics, fisher_ci, kendall, pearson, persona_effect,
-    position, replies, separation, spearman, translation, translation_quality, two_sided_p,
-    BootstrapCi, CacheQuality, Correlation, Diagnostics, Options, Separation, TranslationQuality,
-    CONFIDENCE,
-};
+use super::translation::{translation_quality, CacheQuality, TranslationQuality};
+use super::{kendall, persona_effect, position, replies, translation};
 use crate::dimension::{Dimension, Tier};
 use crate::results::ResultRow;
 use std::collections::BTreeMap;
@@ -70,15 +73,6 @@ pub struct ClassificationRow {
     pub approach: String,
     pub dimension: Dimension,
     pub separation: Separation,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct DiagnosticsRow {
-    pub model: String,
-    pub approach: String,
-    /// None = all dimensions.
-    pub dimension: Option<Dimension>,
-    pub diagnostics: Diagnostics,
 }
 
 /// Everything `hofbench stats` computes.

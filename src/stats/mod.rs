@@ -27,8 +27,10 @@ pub mod analysis;
 pub mod classification;
 pub mod correlation;
 pub mod diagnostics;
+pub mod format;
 pub mod kendall;
 pub mod load;
+pub mod options;
 pub mod persona_effect;
 pub mod position;
 pub mod replies;
@@ -37,17 +39,19 @@ pub mod summary;
 pub mod tables;
 pub mod translation;
 
-pub use analysis::{
-    analyze, Analysis, BootstrapRow, ClassificationRow, CorrelationRow, DiagnosticsRow, Level,
-};
+pub use analysis::{analyze, Analysis, BootstrapRow, ClassificationRow, CorrelationRow, Level};
 pub use classification::{separation, Separation};
 pub use correlation::{
     benjamini_hochberg, bootstrap_ci, fisher_ci, pearson, spearman, stars, two_sided_p,
     BootstrapCi, Correlation,
 };
-pub use diagnostics::{diagnostics, Diagnostics};
+pub use diagnostics::{diagnostics, Diagnostics, DiagnosticsRow};
 pub use load::{load, results_files};
-pub use shares::{analysis_model, country_shares, keyed_by_analysis_model, CountryShare, GroupKey};
+pub use options::{Options, CONFIDENCE};
+pub use shares::{
+    analysis_model, country_shares, keyed_by_analysis_model, CountryShare, GroupKey, MULTILINGUAL,
+    PERSONAS,
+};
 pub use summary::summary;
 pub use tables::tables;
 pub use translation::{cache_quality, translation_quality, CacheQuality, TranslationQuality};
@@ -57,28 +61,6 @@ use std::path::Path;
 
 /// Where the tables go, inside the folder analysed.
 pub const STATS_DIR: &str = "stats";
-pub const CONFIDENCE: f64 = 0.95;
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Options {
-    /// Seed of the bootstrap over countries.
-    pub seed: u64,
-    /// Bootstrap resamples per country-level correlation.
-    pub resamples: usize,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            seed: 20240614,
-            resamples: 2000,
-        }
-    }
-}
-
-pub const PERSONAS: &str = "personas";
-pub const MULTILINGUAL: &str = "multilingual";
-
 /// Recompute `DIR/stats/` from the results under DIR with the default options. Returns the
 /// Markdown summary.
 pub fn run(dir: &Path) -> Result<String> {

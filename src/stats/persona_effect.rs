@@ -19,11 +19,12 @@
 //! Rows are paired by the analysis model (`stats::analysis_model`), so a generate run's
 //! control pairs with that generate run's personas, never with a logits run.
 
+use super::correlation::{pearson, spearman, stars, Correlation};
 use super::correlation::{quantile, SplitMix64};
-use super::summary::{fmt_opt, pct};
-use super::tables::{csv_table, float, float_or_nan};
-use super::{kendall::kendall, pearson, spearman, stars};
-use super::{Correlation, Options, CONFIDENCE, PERSONAS};
+use super::format::{csv_table, float, float_or_nan, fmt_opt, pct};
+use super::kendall::kendall;
+use super::options::{Options, CONFIDENCE};
+use super::shares::PERSONAS;
 use crate::dimension::{Dimension, Tier};
 use crate::results::ResultRow;
 use serde::Serialize;

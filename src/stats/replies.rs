@@ -3,12 +3,13 @@
 //! the prompt's language (`language_fidelity.csv`) and the share that mention the persona's
 //! country, refuse, or weigh both sides (`persona_use.csv`).
 
-use super::tables::{csv_table, float_or_nan, or_all};
+use super::format::{csv_table, float_or_nan, fmt_opt, or_all, pct, tier_code};
 use crate::dimension::{Dimension, Tier};
 use crate::replies::{self, Basis};
 use crate::results::{ResultRow, MODE_LOGITS};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 
 /// Cohen's kappa of two raters' binary labels: (p_o − p_e) / (1 − p_e), with p_e from each
 /// rater's marginal shares (scikit-learn's `cohen_kappa_score`). None for no pairs, or when
@@ -376,18 +377,22 @@ impl<'a> From<&'a PersonaUse> for PersonaUseCsv<'a> {
 }
 
 /// agreement.csv, language_fidelity.csv and persona_use.csv, each when it has rows.
-pub fn tables(a: &super::Analysis) -> Vec<(&'static str, String)> {
+pub fn tables(
+    agreement: &[AgreementRow],
+    language_fidelity: &[LanguageFidelity],
+    persona_use: &[PersonaUse],
+) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
-    if !a.agreement.is_empty() {
-        let rows = a.agreement.iter().map(AgreementCsv::from);
+    if !agreement.is_empty() {
+        let rows = agreement.iter().map(AgreementCsv::from);
         out.push(("agreement.csv", csv_table(rows)));
     }
-    if !a.language_fidelity.is_empty() {
-        let rows = a.language_fidelity.iter().map(LanguageFidelityCsv::from);
+    if !language_fidelity.is_empty() {
+        let rows = language_fidelity.iter().map(LanguageFidelityCsv::from);
         out.push(("language_fidelity.csv", csv_table(rows)));
     }
-    if !a.persona_use.is_empty() {
-        let rows = a.persona_use.iter().map(PersonaUseCsv::from);
+    if !persona_use.is_empty() {
+        let rows = persona_use.iter().map(PersonaUseCsv::from);
         out.push(("persona_use.csv", csv_table(rows)));
     }
     out
@@ -395,11 +400,13 @@ pub fn tables(a: &super::Analysis) -> Vec<(&'static str, String)> {
 
 /// The summary's sections on replies: agreement with the scorer, language fidelity (by tier)
 /// and persona use (by tier); each only when the analysis has such rows.
-pub fn summary(a: &super::Analysis, md: &mut String) {
-    use super::shares::tier_code;
-    use super::summary::{fmt_opt, pct};
-    use std::fmt::Write as _;
-    if !a.agreement.is_empty() {
+pub fn summary(
+    agreement: &[AgreementRow],
+    language_fidelity: &[LanguageFidelity],
+    persona_use: &[PersonaUse],
+    md: &mut String,
+) {
+    if !agreement.is_empty() {
         writeln!(
             md,
             "## Generate + judge vs the logit scorer\n\nEach judged reply (every round) against \
@@ -414,7 +421,7 @@ pub fn summary(a: &super::Analysis, md: &mut String) {
         )
         .unwrap();
         writeln!(md, "|---|---|---|---|---|---|---|---|").unwrap();
-        for g in &a.agreement {
+        for g in agreement {
             writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -431,7 +438,7 @@ pub fn summary(a: &super::Analysis, md: &mut String) {
         }
         writeln!(md).unwrap();
     }
-    if !a.language_fidelity.is_empty() {
+    if !language_fidelity.is_empty() {
         writeln!(
             md,
             "## Language fidelity\n\nShare of replies written in the prompt's language \
@@ -445,7 +452,7 @@ pub fn summary(a: &super::Analysis, md: &mut String) {
         )
         .unwrap();
         writeln!(md, "|---|---|---|---|---|---|---|").unwrap();
-        for f in a.language_fidelity.iter().filter(|f| f.language.is_none()) {
+        for f in language_fidelity.iter().filter(|f| f.language.is_none()) {
             writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} |",
@@ -461,7 +468,7 @@ pub fn summary(a: &super::Analysis, md: &mut String) {
         }
         writeln!(md).unwrap();
     }
-    if !a.persona_use.is_empty() {
+    if !persona_use.is_empty() {
         writeln!(
             md,
             "## Persona use\n\nShare of replies that name the country or its people \
@@ -476,7 +483,7 @@ pub fn summary(a: &super::Analysis, md: &mut String) {
         )
         .unwrap();
         writeln!(md, "|---|---|---|---|---|---|---|---|").unwrap();
-        for p in a.persona_use.iter().filter(|p| p.country.is_none()) {
+        for p in persona_use.iter().filter(|p| p.country.is_none()) {
             writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",

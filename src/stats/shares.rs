@@ -26,6 +26,10 @@ pub fn keyed_by_analysis_model(rows: &[ResultRow]) -> Vec<ResultRow> {
         .collect()
 }
 
+/// The approach codes the analysis treats apart (the control's is `persona_effect::CONTROL`).
+pub const PERSONAS: &str = "personas";
+pub const MULTILINGUAL: &str = "multilingual";
+
 /// model, approach, dimension.
 pub type GroupKey = (String, String, Dimension);
 
@@ -59,10 +63,6 @@ impl CountryShare {
     pub fn expected_share(&self) -> f64 {
         f64::from(u8::from(self.high_side))
     }
-}
-
-pub(crate) fn tier_code(tier: Option<Tier>) -> &'static str {
-    tier.map_or("all", Tier::code)
 }
 
 pub(crate) fn groups(rows: &[ResultRow]) -> BTreeMap<GroupKey, Vec<&ResultRow>> {

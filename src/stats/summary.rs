@@ -2,18 +2,11 @@
 //! orders, personas against the control, translations and replies.
 
 use super::analysis::{Analysis, CorrelationRow, Level};
-use super::shares::{tier_code, tiers};
-use super::{persona_effect, position, replies, stars, MULTILINGUAL, PERSONAS};
+use super::format::{fmt_opt, pct, tier_code};
+use super::shares::{tiers, MULTILINGUAL, PERSONAS};
+use super::{persona_effect, position, replies, stars};
 use crate::dimension::{Dimension, Tier};
 use std::fmt::Write as _;
-
-pub(crate) fn fmt_opt(v: Option<f64>, digits: usize) -> String {
-    v.map_or_else(|| "–".to_string(), |v| format!("{v:.digits$}"))
-}
-
-pub(crate) fn pct(v: Option<f64>) -> String {
-    v.map_or_else(|| "–".to_string(), |v| format!("{:.0}%", v * 100.0))
-}
 
 /// `r` with stars from the correct p, "–" when undefined.
 fn r_cell(c: Option<&CorrelationRow>) -> String {
@@ -160,7 +153,7 @@ pub fn summary(a: &Analysis) -> String {
     orders_agree_summary(a, &mut md);
     persona_effect::summary(&a.persona_effect, a.options, &mut md);
     translation_summary(a, &mut md);
-    replies::summary(a, &mut md);
+    replies::summary(&a.agreement, &a.language_fidelity, &a.persona_use, &mut md);
     md
 }
 
