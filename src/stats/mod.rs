@@ -4,6 +4,10 @@
 //! table is keyed by model × approach × dimension, whatever produced the rows (logits,
 //! imported, generated; personas or multilingual).
 //!
+//! Here is the entry point (`run`, `run_with`: load, analyse, write `DIR/stats/`). `load`
+//! reads the rows, `shares` and `analysis` compute, `tables` (CSV, through `format`) and
+//! `summary` (summary.md) write; the other modules are the statistics and sections they use.
+//!
 //! Definitions (the paper's, and where we are stricter):
 //! - An answer is high-side when p_high > 0.5, low-side otherwise; p_high = null is an
 //!   inconclusive answer.
@@ -61,12 +65,14 @@ use std::path::Path;
 
 /// Where the tables go, inside the folder analysed.
 pub const STATS_DIR: &str = "stats";
+
 /// Recompute `DIR/stats/` from the results under DIR with the default options. Returns the
 /// Markdown summary.
 pub fn run(dir: &Path) -> Result<String> {
     run_with(dir, Options::default()).map(|(_, md)| md)
 }
 
+/// `run` with `options`; returns the analysis beside the summary.
 pub fn run_with(dir: &Path, options: Options) -> Result<(Analysis, String)> {
     let rows = load(dir)?;
     let mut analysis = analyze(&rows, options);
@@ -86,6 +92,7 @@ pub(crate) fn write_file(path: &Path, text: &str) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
+/// Write every CSV table of `a` into `out`, removing the optional ones it has no rows for.
 pub fn write_tables(a: &Analysis, out: &Path) -> Result<()> {
     let tables = tables(a);
     for (name, text) in &tables {
