@@ -19,11 +19,12 @@ use crate::cli::CompareArgs;
 use crate::dimension::Dimension;
 use crate::results::ResultRow;
 use crate::stats::correlation::{quantile, SplitMix64};
+use crate::stats::format::{csv_table, float_or_nan, fmt_opt};
 use crate::stats::{
-    self, country_shares, csv_table, fmt_opt, num, pearson, persona_effect::CONTROL, CountryShare,
-    Options, CONFIDENCE,
+    self, country_shares, pearson, persona_effect::CONTROL, CountryShare, Options, CONFIDENCE,
 };
 use crate::{Error, Result};
+use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -263,68 +264,97 @@ pub fn compare_rows(
     Ok(out)
 }
 
-pub const COLUMNS: [&str; 28] = [
-    "model_a",
-    "approach_a",
-    "model_b",
-    "approach_b",
-    "dimension",
-    "n",
-    "r_a",
-    "r_b",
-    "delta_r",
-    "delta_r_ci_low",
-    "delta_r_ci_high",
-    "delta_r_p",
-    "share_high_a",
-    "share_high_b",
-    "delta_share_high",
-    "delta_share_high_ci_low",
-    "delta_share_high_ci_high",
-    "delta_share_high_p",
-    "accuracy_a",
-    "accuracy_b",
-    "delta_accuracy",
-    "delta_accuracy_ci_low",
-    "delta_accuracy_ci_high",
-    "delta_accuracy_p",
-    "resamples",
-    "valid_r",
-    "valid",
-    "seed",
-];
+/// One line of comparison.csv: per statistic (r, share_high, accuracy) A, B, B − A, its
+/// interval and p; then the bootstrap's resamples, the valid ones (r, and the other two) and
+/// seed.
+#[derive(Serialize, Default)]
+pub struct ComparisonCsv<'a> {
+    pub model_a: &'a str,
+    pub approach_a: &'a str,
+    pub model_b: &'a str,
+    pub approach_b: &'a str,
+    pub dimension: &'static str,
+    pub n: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub r_a: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub r_b: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub delta_r: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub delta_r_ci_low: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub delta_r_ci_high: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub delta_r_p: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub share_high_a: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub share_high_b: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub delta_share_high: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub delta_share_high_ci_low: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub delta_share_high_ci_high: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub delta_share_high_p: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub accuracy_a: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub accuracy_b: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub delta_accuracy: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub delta_accuracy_ci_low: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub delta_accuracy_ci_high: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub delta_accuracy_p: Option<f64>,
+    pub resamples: usize,
+    pub valid_r: usize,
+    pub valid: usize,
+    pub seed: u64,
+}
+
+impl<'a> ComparisonCsv<'a> {
+    fn new(c: &'a ComparisonRow, options: Options) -> Self {
+        let (r, share, acc) = (&c.r, &c.share_high, &c.accuracy);
+        Self {
+            model_a: &c.model_a,
+            approach_a: &c.approach_a,
+            model_b: &c.model_b,
+            approach_b: &c.approach_b,
+            dimension: c.dimension.code(),
+            n: c.n,
+            r_a: r.a,
+            r_b: r.b,
+            delta_r: r.delta,
+            delta_r_ci_low: r.ci.map(|c| c.0),
+            delta_r_ci_high: r.ci.map(|c| c.1),
+            delta_r_p: r.p,
+            share_high_a: share.a,
+            share_high_b: share.b,
+            delta_share_high: share.delta,
+            delta_share_high_ci_low: share.ci.map(|c| c.0),
+            delta_share_high_ci_high: share.ci.map(|c| c.1),
+            delta_share_high_p: share.p,
+            accuracy_a: acc.a,
+            accuracy_b: acc.b,
+            delta_accuracy: acc.delta,
+            delta_accuracy_ci_low: acc.ci.map(|c| c.0),
+            delta_accuracy_ci_high: acc.ci.map(|c| c.1),
+            delta_accuracy_p: acc.p,
+            resamples: options.resamples,
+            valid_r: r.valid,
+            valid: share.valid,
+            seed: options.seed,
+        }
+    }
+}
 
 pub fn table(rows: &[ComparisonRow], options: Options) -> String {
-    csv_table(
-        &COLUMNS,
-        rows.iter().map(|c| {
-            let mut v = vec![
-                c.model_a.clone(),
-                c.approach_a.clone(),
-                c.model_b.clone(),
-                c.approach_b.clone(),
-                c.dimension.to_string(),
-                c.n.to_string(),
-            ];
-            for d in [&c.r, &c.share_high, &c.accuracy] {
-                v.extend([
-                    num(d.a),
-                    num(d.b),
-                    num(d.delta),
-                    num(d.ci.map(|c| c.0)),
-                    num(d.ci.map(|c| c.1)),
-                    num(d.p),
-                ]);
-            }
-            v.extend([
-                options.resamples.to_string(),
-                c.r.valid.to_string(),
-                c.share_high.valid.to_string(),
-                options.seed.to_string(),
-            ]);
-            v
-        }),
-    )
+    csv_table(rows.iter().map(|c| ComparisonCsv::new(c, options)))
 }
 
 pub fn markdown(rows: &[ComparisonRow], a: &Path, b: &Path, options: Options) -> String {

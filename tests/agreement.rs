@@ -73,7 +73,8 @@ fn agreement_matches_sklearn_and_modes_stay_apart() {
     };
     assert_eq!(
         header("correlations.csv"),
-        stats::CORRELATIONS_COLUMNS.join(",")
+        "model,approach,dimension,tier,level,n,pearson_r,pearson_p,pearson_p_paper,\
+         pearson_ci_low,pearson_ci_high,spearman_rho,spearman_p,p_bh,kendall_tau,kendall_p"
     );
     let by_country = std::fs::read_to_string(dir.path().join("stats/by_country.csv")).unwrap();
     // 3 dimensions × 6 countries per mode; generate counts both rounds.

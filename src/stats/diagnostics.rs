@@ -2,6 +2,7 @@
 //! option letters, whether it prefers the first option, how often its choice follows the
 //! option order rather than the content, and which side of each dimension it prefers.
 
+use crate::dimension::Dimension;
 use crate::results::ResultRow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -22,6 +23,16 @@ pub struct Diagnostics {
     pub share_high_decided: Option<f64>,
     /// Mean p_high over decided answers.
     pub mean_p_high: Option<f64>,
+}
+
+/// A group's diagnostics, keyed (diagnostics.csv).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiagnosticsRow {
+    pub model: String,
+    pub approach: String,
+    /// None = all dimensions.
+    pub dimension: Option<Dimension>,
+    pub diagnostics: Diagnostics,
 }
 
 fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {

@@ -19,11 +19,15 @@
 //! Rows are paired by the analysis model (`stats::analysis_model`), so a generate run's
 //! control pairs with that generate run's personas, never with a logits run.
 
+use super::correlation::{pearson, spearman, stars, Correlation};
 use super::correlation::{quantile, SplitMix64};
-use super::{csv_table, fmt_opt, kendall::kendall, num, pct, pearson, spearman, stars};
-use super::{Correlation, Options, CONFIDENCE, PERSONAS};
+use super::format::{csv_table, float, float_or_nan, fmt_opt, pct};
+use super::kendall::kendall;
+use super::options::{Options, CONFIDENCE};
+use super::shares::PERSONAS;
 use crate::dimension::{Dimension, Tier};
 use crate::results::ResultRow;
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -211,85 +215,111 @@ pub fn persona_effect(
     out
 }
 
-pub const COLUMNS: [&str; 10] = [
-    "model",
-    "dimension",
-    "country",
-    "tier",
-    "n",
-    "share_high",
-    "control_share_high",
-    "shift",
-    "shift_ci_low",
-    "shift_ci_high",
-];
+/// One line of persona_effect.csv.
+#[derive(Serialize, Default)]
+pub struct CountryShiftCsv<'a> {
+    pub model: &'a str,
+    pub dimension: &'static str,
+    pub country: &'a str,
+    pub tier: &'static str,
+    pub n: usize,
+    #[serde(serialize_with = "float")]
+    pub share_high: f64,
+    #[serde(serialize_with = "float")]
+    pub control_share_high: f64,
+    #[serde(serialize_with = "float")]
+    pub shift: f64,
+    #[serde(serialize_with = "float_or_nan")]
+    pub shift_ci_low: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub shift_ci_high: Option<f64>,
+}
 
-pub const DIMENSION_COLUMNS: [&str; 16] = [
-    "model",
-    "dimension",
-    "countries",
-    "items",
-    "items_changed",
-    "share_items_changed",
-    "control_share_high",
-    "mean_shift",
-    "mean_abs_shift",
-    "countries_shifted",
-    "shift_pearson_r",
-    "shift_pearson_p",
-    "shift_spearman_rho",
-    "shift_spearman_p",
-    "shift_kendall_tau",
-    "shift_kendall_p",
-];
+impl<'a> From<&'a CountryShift> for CountryShiftCsv<'a> {
+    fn from(s: &'a CountryShift) -> Self {
+        Self {
+            model: &s.model,
+            dimension: s.dimension.code(),
+            country: &s.country,
+            tier: s.tier.code(),
+            n: s.n,
+            share_high: s.share_high,
+            control_share_high: s.control_share_high,
+            shift: s.shift,
+            shift_ci_low: s.shift_ci.map(|c| c.0),
+            shift_ci_high: s.shift_ci.map(|c| c.1),
+        }
+    }
+}
+
+/// One line of persona_effect_by_dimension.csv.
+#[derive(Serialize, Default)]
+pub struct DimensionEffectCsv<'a> {
+    pub model: &'a str,
+    pub dimension: &'static str,
+    pub countries: usize,
+    pub items: usize,
+    pub items_changed: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub share_items_changed: Option<f64>,
+    #[serde(serialize_with = "float")]
+    pub control_share_high: f64,
+    #[serde(serialize_with = "float_or_nan")]
+    pub mean_shift: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub mean_abs_shift: Option<f64>,
+    pub countries_shifted: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub shift_pearson_r: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub shift_pearson_p: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub shift_spearman_rho: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub shift_spearman_p: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub shift_kendall_tau: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub shift_kendall_p: Option<f64>,
+}
+
+impl<'a> From<&'a DimensionEffect> for DimensionEffectCsv<'a> {
+    fn from(d: &'a DimensionEffect) -> Self {
+        Self {
+            model: &d.model,
+            dimension: d.dimension.code(),
+            countries: d.countries,
+            items: d.items,
+            items_changed: d.items_changed,
+            share_items_changed: d.share_items_changed,
+            control_share_high: d.control_share_high,
+            mean_shift: d.mean_shift,
+            mean_abs_shift: d.mean_abs_shift,
+            countries_shifted: d.countries_shifted,
+            shift_pearson_r: d.shift_pearson.map(|c| c.r),
+            shift_pearson_p: d.shift_pearson.map(|c| c.p),
+            shift_spearman_rho: d.shift_spearman.map(|c| c.r),
+            shift_spearman_p: d.shift_spearman.map(|c| c.p),
+            shift_kendall_tau: d.shift_kendall.map(|c| c.r),
+            shift_kendall_p: d.shift_kendall.map(|c| c.p),
+        }
+    }
+}
 
 /// persona_effect.csv and persona_effect_by_dimension.csv, when a control run was paired.
 pub fn tables(e: &PersonaEffect) -> Vec<(&'static str, String)> {
     if e.dimensions.is_empty() {
         return Vec::new();
     }
-    let shifts = csv_table(
-        &COLUMNS,
-        e.shifts.iter().map(|s| {
-            vec![
-                s.model.clone(),
-                s.dimension.to_string(),
-                s.country.clone(),
-                s.tier.to_string(),
-                s.n.to_string(),
-                s.share_high.to_string(),
-                s.control_share_high.to_string(),
-                s.shift.to_string(),
-                num(s.shift_ci.map(|c| c.0)),
-                num(s.shift_ci.map(|c| c.1)),
-            ]
-        }),
-    );
-    let dims = csv_table(
-        &DIMENSION_COLUMNS,
-        e.dimensions.iter().map(|d| {
-            let corr = |c: Option<Correlation>| [num(c.map(|c| c.r)), num(c.map(|c| c.p))];
-            let mut row = vec![
-                d.model.clone(),
-                d.dimension.to_string(),
-                d.countries.to_string(),
-                d.items.to_string(),
-                d.items_changed.to_string(),
-                num(d.share_items_changed),
-                d.control_share_high.to_string(),
-                num(d.mean_shift),
-                num(d.mean_abs_shift),
-                d.countries_shifted.to_string(),
-            ];
-            row.extend(corr(d.shift_pearson));
-            row.extend(corr(d.shift_spearman));
-            row.extend(corr(d.shift_kendall));
-            row
-        }),
-    );
     vec![
-        ("persona_effect.csv", shifts),
-        ("persona_effect_by_dimension.csv", dims),
+        (
+            "persona_effect.csv",
+            csv_table(e.shifts.iter().map(CountryShiftCsv::from)),
+        ),
+        (
+            "persona_effect_by_dimension.csv",
+            csv_table(e.dimensions.iter().map(DimensionEffectCsv::from)),
+        ),
     ]
 }
 

@@ -5,8 +5,8 @@
 //! analysed on their own (correlations_orders_agree.csv), so a reader sees what is left when
 //! position is taken out.
 
-use super::diagnostics::Diagnostics;
-use super::{pct, DiagnosticsRow};
+use super::diagnostics::{Diagnostics, DiagnosticsRow};
+use super::format::pct;
 use crate::results::ResultRow;
 use std::fmt::Write as _;
 

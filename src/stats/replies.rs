@@ -3,10 +3,13 @@
 //! the prompt's language (`language_fidelity.csv`) and the share that mention the persona's
 //! country, refuse, or weigh both sides (`persona_use.csv`).
 
+use super::format::{csv_table, float_or_nan, fmt_opt, or_all, pct, tier_code};
 use crate::dimension::{Dimension, Tier};
 use crate::replies::{self, Basis};
 use crate::results::{ResultRow, MODE_LOGITS};
+use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 
 /// Cohen's kappa of two raters' binary labels: (p_o − p_e) / (1 − p_e), with p_e from each
 /// rater's marginal shares (scikit-learn's `cohen_kappa_score`). None for no pairs, or when
@@ -259,12 +262,151 @@ pub fn reply_tables(rows: &[ResultRow]) -> (Vec<LanguageFidelity>, Vec<PersonaUs
     (fidelity, persona.into_values().collect())
 }
 
+/// One line of agreement.csv.
+#[derive(Serialize, Default)]
+pub struct AgreementCsv<'a> {
+    pub model: &'a str,
+    pub mode: &'a str,
+    pub approach: &'a str,
+    #[serde(serialize_with = "or_all")]
+    pub dimension: Option<Dimension>,
+    pub n_pairs: usize,
+    pub n_inconclusive: usize,
+    pub n_agree: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub agreement: Option<f64>,
+    #[serde(serialize_with = "float_or_nan")]
+    pub kappa: Option<f64>,
+}
+
+impl<'a> From<&'a AgreementRow> for AgreementCsv<'a> {
+    fn from(g: &'a AgreementRow) -> Self {
+        Self {
+            model: &g.model,
+            mode: &g.mode,
+            approach: &g.approach,
+            dimension: g.dimension,
+            n_pairs: g.n_pairs,
+            n_inconclusive: g.n_inconclusive,
+            n_agree: g.n_agree,
+            agreement: g.agreement,
+            kappa: g.kappa,
+        }
+    }
+}
+
+/// One line of language_fidelity.csv.
+#[derive(Serialize, Default)]
+pub struct LanguageFidelityCsv<'a> {
+    pub model: &'a str,
+    pub approach: &'a str,
+    #[serde(serialize_with = "or_all")]
+    pub language: Option<&'a str>,
+    #[serde(serialize_with = "or_all")]
+    pub tier: Option<Tier>,
+    #[serde(serialize_with = "or_all")]
+    pub basis: Option<&'static str>,
+    pub n: usize,
+    pub n_detected: usize,
+    pub n_in_language: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub share_in_language: Option<f64>,
+    /// Empty when no reply's language was detected.
+    pub top_detected: Option<&'a str>,
+}
+
+impl<'a> From<&'a LanguageFidelity> for LanguageFidelityCsv<'a> {
+    fn from(f: &'a LanguageFidelity) -> Self {
+        Self {
+            model: &f.model,
+            approach: &f.approach,
+            language: f.language.as_deref(),
+            tier: f.tier,
+            basis: f.basis.map(Basis::code),
+            n: f.n,
+            n_detected: f.n_detected,
+            n_in_language: f.n_in_language,
+            share_in_language: f.share_in_language,
+            top_detected: f.top_detected.as_deref(),
+        }
+    }
+}
+
+/// One line of persona_use.csv.
+#[derive(Serialize, Default)]
+pub struct PersonaUseCsv<'a> {
+    pub model: &'a str,
+    pub approach: &'a str,
+    #[serde(serialize_with = "or_all")]
+    pub country: Option<&'a str>,
+    #[serde(serialize_with = "or_all")]
+    pub tier: Option<Tier>,
+    pub n: usize,
+    pub n_mentions: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub share_mentions: Option<f64>,
+    pub n_refusals: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub share_refusals: Option<f64>,
+    pub n_both_sides: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub share_both_sides: Option<f64>,
+    pub n_inconclusive: usize,
+    #[serde(serialize_with = "float_or_nan")]
+    pub share_inconclusive: Option<f64>,
+}
+
+impl<'a> From<&'a PersonaUse> for PersonaUseCsv<'a> {
+    fn from(p: &'a PersonaUse) -> Self {
+        Self {
+            model: &p.model,
+            approach: &p.approach,
+            country: p.country.as_deref(),
+            tier: p.tier,
+            n: p.n,
+            n_mentions: p.n_mentions,
+            share_mentions: p.share(p.n_mentions),
+            n_refusals: p.n_refusals,
+            share_refusals: p.share(p.n_refusals),
+            n_both_sides: p.n_both_sides,
+            share_both_sides: p.share(p.n_both_sides),
+            n_inconclusive: p.n_inconclusive,
+            share_inconclusive: p.share(p.n_inconclusive),
+        }
+    }
+}
+
+/// agreement.csv, language_fidelity.csv and persona_use.csv, each when it has rows.
+pub fn tables(
+    agreement: &[AgreementRow],
+    language_fidelity: &[LanguageFidelity],
+    persona_use: &[PersonaUse],
+) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if !agreement.is_empty() {
+        let rows = agreement.iter().map(AgreementCsv::from);
+        out.push(("agreement.csv", csv_table(rows)));
+    }
+    if !language_fidelity.is_empty() {
+        let rows = language_fidelity.iter().map(LanguageFidelityCsv::from);
+        out.push(("language_fidelity.csv", csv_table(rows)));
+    }
+    if !persona_use.is_empty() {
+        let rows = persona_use.iter().map(PersonaUseCsv::from);
+        out.push(("persona_use.csv", csv_table(rows)));
+    }
+    out
+}
+
 /// The summary's sections on replies: agreement with the scorer, language fidelity (by tier)
 /// and persona use (by tier); each only when the analysis has such rows.
-pub fn summary(a: &super::Analysis, md: &mut String) {
-    use super::{fmt_opt, pct, tier_code};
-    use std::fmt::Write as _;
-    if !a.agreement.is_empty() {
+pub fn summary(
+    agreement: &[AgreementRow],
+    language_fidelity: &[LanguageFidelity],
+    persona_use: &[PersonaUse],
+    md: &mut String,
+) {
+    if !agreement.is_empty() {
         writeln!(
             md,
             "## Generate + judge vs the logit scorer\n\nEach judged reply (every round) against \
@@ -279,7 +421,7 @@ pub fn summary(a: &super::Analysis, md: &mut String) {
         )
         .unwrap();
         writeln!(md, "|---|---|---|---|---|---|---|---|").unwrap();
-        for g in &a.agreement {
+        for g in agreement {
             writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -296,7 +438,7 @@ pub fn summary(a: &super::Analysis, md: &mut String) {
         }
         writeln!(md).unwrap();
     }
-    if !a.language_fidelity.is_empty() {
+    if !language_fidelity.is_empty() {
         writeln!(
             md,
             "## Language fidelity\n\nShare of replies written in the prompt's language \
@@ -310,7 +452,7 @@ pub fn summary(a: &super::Analysis, md: &mut String) {
         )
         .unwrap();
         writeln!(md, "|---|---|---|---|---|---|---|").unwrap();
-        for f in a.language_fidelity.iter().filter(|f| f.language.is_none()) {
+        for f in language_fidelity.iter().filter(|f| f.language.is_none()) {
             writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} |",
@@ -326,7 +468,7 @@ pub fn summary(a: &super::Analysis, md: &mut String) {
         }
         writeln!(md).unwrap();
     }
-    if !a.persona_use.is_empty() {
+    if !persona_use.is_empty() {
         writeln!(
             md,
             "## Persona use\n\nShare of replies that name the country or its people \
@@ -341,7 +483,7 @@ pub fn summary(a: &super::Analysis, md: &mut String) {
         )
         .unwrap();
         writeln!(md, "|---|---|---|---|---|---|---|---|").unwrap();
-        for p in a.persona_use.iter().filter(|p| p.country.is_none()) {
+        for p in persona_use.iter().filter(|p| p.country.is_none()) {
             writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
