@@ -11,7 +11,8 @@ pub mod leaderboard;
 pub mod plots;
 
 use crate::dimension::Dimension;
-use crate::results::ResultRow;
+use crate::files::write_atomic;
+use crate::manifest::{self, Manifest, ResultRow};
 use crate::stats::{self, Analysis, Level, Options};
 use crate::{Error, Result};
 use plots::{BleuBar, BleuBars, Density, Figure, Heatmap, ModelBars, Scatter, ScatterPoint};
@@ -59,20 +60,25 @@ fn figure(fig: &impl Figure, dir: &Path, stem: String, title: String) -> Result<
     Ok(Rendered { title, stem, svg })
 }
 
-/// The low-BLEU threshold of the runs under `dir` (their manifest.json's
-/// settings.bleu_threshold), when they all agree on one.
-pub fn bleu_threshold(dir: &Path) -> Option<f64> {
+/// The manifests of the runs under `dir`, one per results.jsonl that has one beside it (a
+/// folder of imported or hand-made results may have none). An unreadable or corrupt manifest
+/// is an error naming it.
+pub fn run_manifests(dir: &Path) -> Result<Vec<Manifest>> {
+    let mut out = Vec::new();
+    for results in stats::results_files(dir)? {
+        let run_dir = results.parent().unwrap_or(Path::new(""));
+        out.extend(manifest::read_if_present(run_dir)?);
+    }
+    Ok(out)
+}
+
+/// The low-BLEU threshold of `runs` (their settings.bleu_threshold), when those that record
+/// one all agree on it.
+pub fn bleu_threshold(runs: &[Manifest]) -> Option<f64> {
     let mut found: Vec<f64> = Vec::new();
-    for results in stats::results_files(dir).ok()? {
-        let manifest = results.with_file_name(crate::run::MANIFEST_FILE);
-        let Ok(text) = std::fs::read_to_string(&manifest) else {
-            continue;
-        };
-        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-        if let Some(t) = value["settings"]["bleu_threshold"].as_f64() {
-            if !found.contains(&t) {
-                found.push(t);
-            }
+    for t in runs.iter().filter_map(|m| m.settings.bleu_threshold) {
+        if !found.contains(&t) {
+            found.push(t);
         }
     }
     match found[..] {
@@ -444,9 +450,10 @@ pub fn report(dir: &Path, options: Options) -> Result<PathBuf> {
     let out = dir.join(REPORT_DIR);
     let plots_dir = out.join("plots");
     std::fs::create_dir_all(&plots_dir).map_err(|e| Error::io(&plots_dir, e))?;
-    let figs = figures(&analysis, &rows, bleu_threshold(dir), &plots_dir)?;
-    stats::write_file(&out.join("summary.md"), &md)?;
+    let threshold = bleu_threshold(&run_manifests(dir)?);
+    let figs = figures(&analysis, &rows, threshold, &plots_dir)?;
+    write_atomic(&out.join("summary.md"), md.as_bytes())?;
     let path = out.join("report.html");
-    stats::write_file(&path, &html(&analysis, dir, &figs))?;
+    write_atomic(&path, html(&analysis, dir, &figs).as_bytes())?;
     Ok(path)
 }

@@ -570,10 +570,8 @@ pub(crate) fn num(v: Option<f64>) -> String {
 }
 
 pub(crate) fn write_file(path: &Path, text: &str) -> Result<()> {
-    // Write then rename, so a reader never sees half a table.
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    // A reader never sees half a table.
+    crate::files::write_atomic(path, text.as_bytes())
 }
 
 pub(crate) fn csv_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
