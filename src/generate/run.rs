@@ -15,9 +15,7 @@ use crate::countries::Country;
 use crate::device::DeviceSpec;
 use crate::fetch;
 use crate::judge::{self, Judge, JudgeItem};
-// Temporary re-exports of what moved to `manifest`, for code not yet pointed there.
 use crate::manifest::{self, Manifest, ModelInfo, PromptsInfo, Settings, Timing, MANIFEST_FILE};
-pub use crate::manifest::{GenerationSettings, JudgeInfo};
 use crate::prompts::PromptItem;
 use crate::result_fields::RunIdentity;
 use crate::results::{self, ResultRow, ResultsWriter};
@@ -30,6 +28,9 @@ use crate::template::{multilingual_generate_turn, personas_generate_turn, Order,
 use crate::{stats, Error, Result};
 use std::path::Path;
 use std::time::Instant;
+
+// Temporary re-exports of what moved to `manifest`, for code not yet pointed there.
+pub use crate::manifest::{GenerationSettings, JudgeInfo};
 
 impl GenerationSettings {
     fn same_replies(&self, other: &Self) -> bool {

@@ -457,3 +457,42 @@ pub fn report(dir: &Path, options: Options) -> Result<PathBuf> {
     write_atomic(&path, html(&analysis, dir, &figs).as_bytes())?;
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = include_str!("../../tests/fixtures/manifest/merged.json");
+
+    /// Two run folders under `root`, each with a (here empty) results.jsonl.
+    fn runs(root: &Path) -> [PathBuf; 2] {
+        let dirs = [root.join("a"), root.join("b")];
+        for d in &dirs {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join(manifest::RESULTS_FILE), "").unwrap();
+        }
+        dirs
+    }
+
+    #[test]
+    fn run_manifests_reads_those_present_and_reports_a_corrupt_one() {
+        let root = tempfile::tempdir().unwrap();
+        let [a, b] = runs(root.path());
+        // A folder of imported results has no manifest: not an error.
+        assert!(run_manifests(root.path()).unwrap().is_empty());
+        std::fs::write(a.join(manifest::MANIFEST_FILE), MANIFEST).unwrap();
+        let mut with_bleu: Manifest = serde_json::from_str(MANIFEST).unwrap();
+        with_bleu.settings.bleu_threshold = Some(0.3);
+        manifest::write(&b, &with_bleu).unwrap();
+        let found = run_manifests(root.path()).unwrap();
+        assert_eq!(found.len(), 2);
+        // Only b records a threshold; a run without one does not disagree with it.
+        assert_eq!(bleu_threshold(&found), Some(0.3));
+        with_bleu.settings.bleu_threshold = Some(0.2);
+        assert_eq!(bleu_threshold(&[found[1].clone(), with_bleu]), None);
+        // A corrupt manifest is an error naming it, not a run silently left out.
+        std::fs::write(a.join(manifest::MANIFEST_FILE), "{\"tool\": ").unwrap();
+        let err = run_manifests(root.path()).err().unwrap().to_string();
+        assert!(err.contains("a/manifest.json"), "{err}");
+    }
+}
