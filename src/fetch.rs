@@ -434,8 +434,7 @@ fn fetch_into(card: &ModelCard, gguf: &GgufSource, dest: PathBuf, quiet: bool) -
             msg: format!("the downloaded file does not match the card: {why}"),
         });
     }
-    std::fs::rename(&partial, &dest).map_err(|e| Error::io(&dest, e))?;
-    crate::results::sync_dir(dir)?;
+    crate::files::rename_durably(&partial, &dest)?;
     if !quiet {
         eprintln!("saved {}", dest.display());
     }

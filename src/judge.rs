@@ -23,7 +23,6 @@ use crate::replies;
 use crate::scorer::{label_distribution, label_token_ids, token_budget_batches, Scorer};
 use crate::template::{judge_user_turn, Order};
 use crate::{Error, Result};
-use serde::{Deserialize, Serialize};
 
 /// P(Neither) at or above this makes the verdict inconclusive.
 pub const NEITHER_BAND: f64 = 0.5;
@@ -32,14 +31,7 @@ pub const SIDE_BAND: f64 = 0.6;
 /// The lexical vote decides when one action's overlap exceeds the other's by this much.
 pub const OVERLAP_MARGIN: f64 = 0.2;
 
-/// Which side a reply recommends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    High,
-    Low,
-    Inconclusive,
-}
+pub use crate::manifest::results::{JudgeReading, Verdict, VerdictSource};
 
 impl Verdict {
     /// The row's p_high: 1 or 0 for a side, null when inconclusive.
@@ -50,34 +42,6 @@ impl Verdict {
             Verdict::Inconclusive => None,
         }
     }
-}
-
-/// What decided a verdict (`decide`'s steps).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VerdictSource {
-    JudgeNeither,
-    Judge,
-    /// Refusal or both-sides wording.
-    Markers,
-    Overlap,
-    Undecided,
-}
-
-/// The judge's reading of one reply, stored with the row (`ResultRow::judge`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct JudgeReading {
-    /// P(high action), P(low action), P(Neither) over the three labels, mean of both orders.
-    pub p_high: f64,
-    pub p_low: f64,
-    pub p_neither: f64,
-    /// The three labels' share of the whole next-token distribution, per order.
-    pub label_mass: [f64; 2],
-    /// Share of each action's words that the reply repeats.
-    pub overlap_high: f64,
-    pub overlap_low: f64,
-    pub verdict: Verdict,
-    pub source: VerdictSource,
 }
 
 /// The combining rule (see the module documentation).

@@ -4,39 +4,16 @@
 //! two shards, or a missing or unfinished shard is refused with the folders it concerns.
 
 use crate::cli::MergeArgs;
+use crate::manifest::{self, Diagnostics, Manifest};
 use crate::result_fields::{differences, Purpose, RunIdentity};
 use crate::results::{self, ResultRow, RowKey};
-use crate::run::{self, Diagnostics, Manifest, MANIFEST_FILE};
 use crate::shard::Shard;
 use crate::{stats, Error, Result};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// One shard folder of a merged run, recorded in its manifest's `merged_from`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct MergedShard {
-    pub dir: String,
-    pub shard: Shard,
-    pub rows: usize,
-    pub finished: Option<String>,
-    /// The shard's batch settings (`verify` rebuilds its batches from them).
-    pub batch_size: usize,
-    pub max_batch_tokens: usize,
-}
-
-/// What a merge found, beyond the rows it wrote.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct MergeInfo {
-    pub merged_from: Vec<MergedShard>,
-    /// Shards no folder was given for (only with `--allow-incomplete`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub missing_shards: Vec<Shard>,
-    /// Shards whose run had not finished its items (only with `--allow-incomplete`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub incomplete: Vec<String>,
-}
+// Temporary re-exports of what moved to `manifest`, for code not yet pointed there.
+pub use crate::manifest::{MergeInfo, MergedShard};
 
 pub fn merge_command(args: &MergeArgs, quiet: bool) -> Result<()> {
     let (rows, info) = merge(&args.dirs, &args.out, args.allow_incomplete)?;
@@ -72,7 +49,7 @@ fn result_fields(m: &Manifest) -> Vec<(String, String)> {
 pub fn merge(dirs: &[PathBuf], out: &Path, allow_incomplete: bool) -> Result<(usize, MergeInfo)> {
     let manifests: Vec<Manifest> = dirs
         .iter()
-        .map(|d| run::read_manifest(d))
+        .map(|d| manifest::read(d))
         .collect::<Result<_>>()?;
     let mut by_index: HashMap<usize, &Path> = HashMap::new();
     for (dir, m) in dirs.iter().zip(&manifests) {
@@ -195,10 +172,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow_incomplete: bool) -> Result<(us
         ))
     });
     write_rows(&results_path, &rows)?;
-    run::write_json_atomic(
-        &out.join(MANIFEST_FILE),
-        &merged_manifest(&manifests, &rows, &info),
-    )?;
+    manifest::write(out, &merged_manifest(&manifests, &rows, &info))?;
     Ok((rows.len(), info))
 }
 
@@ -215,18 +189,7 @@ fn incompleteness(info: &MergeInfo) -> Vec<String> {
 /// Write all rows through a synced temporary file, then rename: the folder never holds a
 /// partial merge.
 fn write_rows(path: &Path, rows: &[ResultRow]) -> Result<()> {
-    let mut buf = Vec::new();
-    for row in rows {
-        serde_json::to_writer(&mut buf, row)?;
-        buf.push(b'\n');
-    }
-    let tmp = path.with_extension("jsonl.tmp");
-    let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    file.write_all(&buf)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    results::sync_dir(path.parent().expect("results.jsonl lies in a folder"))
+    crate::files::write_atomic(path, &crate::files::to_lines(rows)?)
 }
 
 /// The first shard's manifest for the whole grid: counts and times summed over the shards,

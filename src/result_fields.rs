@@ -7,7 +7,7 @@
 //! objects are compared field by field (`settings.generation.seed`), so that a refusal names
 //! the very setting that differs.
 
-use crate::run::{LabelsInfo, Manifest, ModelInfo, PromptsInfo, Settings};
+use crate::manifest::{LabelsInfo, Manifest, ModelInfo, PromptsInfo, Settings};
 use serde::Serialize;
 use serde_json::Value;
 

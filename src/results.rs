@@ -1,105 +1,17 @@
-//! `results.jsonl`: one object per (model, approach, dimension, country, prompt_id, mode,
-//! round), appended
-//! and flushed per batch so that a killed run loses nothing it finished and resumes.
+//! `results.jsonl` (its row schema: `manifest::results`): read whole, or appended and
+//! synced per batch so that a killed run loses nothing it finished and resumes.
 
-use crate::dimension::{Dimension, Tier};
-use crate::{Error, Result};
-use serde::{Deserialize, Serialize};
+pub use crate::manifest::results::{
+    ResultRow, RowKey, MODE_GENERATE, MODE_IMPORTED, MODE_LOGITS, RESULTS_FILE,
+};
+
+use crate::files::{self, Appender};
+use crate::Result;
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-pub const RESULTS_FILE: &str = "results.jsonl";
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResultRow {
-    pub model: String,
-    pub approach: String,
-    pub dimension: Dimension,
-    pub country: String,
-    pub language: String,
-    pub tier: Tier,
-    pub prompt_id: String,
-    /// How the answer was obtained: "logits" (the option letters' probabilities), "generate"
-    /// (a free-text reply, `run --mode generate`) or "imported" (`hofbench import-results`).
-    /// Files written before this field are "logits".
-    #[serde(default = "default_mode")]
-    pub mode: String,
-    /// Mean of the two orders' P(high side); null for an inconclusive answer (imported or
-    /// judged replies that pick neither side).
-    pub p_high: Option<f64>,
-    /// P(high side) with the high action shown as A, then shown as B (logits mode).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p_high_by_order: Option<[f64; 2]>,
-    /// The two labels' share of the whole next-token distribution, per order (logits mode).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_mass: Option<[f64; 2]>,
-    pub hofstede_score: f64,
-    /// The country's side of the dimension: score > 50.
-    pub high_side: bool,
-    /// The two rendered prompts (high first, low first), with --keep-text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rendered: Option<[String; 2]>,
-    /// NLLB code of the language the prompt was asked in (multilingual approach).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lang: Option<String>,
-    /// Round-trip BLEU (0–1) of the translated request (multilingual approach; absent for
-    /// English and for translations made without back-translation).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub translation_bleu: Option<f64>,
-    /// `translation_bleu` is below the run's threshold (manifest `settings.bleu_threshold`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub low_bleu: bool,
-    /// The model's free-text reply, where there is one (generate mode, imported results).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response: Option<String>,
-    /// Generate mode: which of the item's replies this is, 1-based (`--rounds`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub round: Option<u32>,
-    /// Generate mode: tokens in the reply, the stop token not counted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tokens_generated: Option<usize>,
-    /// Generate mode: the judge's reading of `response` (`judge::JudgeReading`), from which
-    /// p_high comes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub judge: Option<crate::judge::JudgeReading>,
-}
-
-pub const MODE_LOGITS: &str = "logits";
-pub const MODE_IMPORTED: &str = "imported";
-pub const MODE_GENERATE: &str = "generate";
-
-fn default_mode() -> String {
-    MODE_LOGITS.to_string()
-}
-
-/// Identifies a row; a rerun skips keys already present: model, approach, dimension,
-/// country, prompt_id, mode and round (0 where there are no rounds), so that a logits row and
-/// the generated replies of the same item never collide.
-pub type RowKey = (String, String, Dimension, String, String, String, u32);
-
-impl ResultRow {
-    pub fn key(&self) -> RowKey {
-        (
-            self.model.clone(),
-            self.approach.clone(),
-            self.dimension,
-            self.country.clone(),
-            self.prompt_id.clone(),
-            self.mode.clone(),
-            self.round.unwrap_or(0),
-        )
-    }
-
-    /// The hard choice: Some(true) when p_high > 0.5, None for an inconclusive answer.
-    pub fn chose_high(&self) -> Option<bool> {
-        self.p_high.map(|p| p > 0.5)
-    }
-}
-
-/// Read every complete row of a results file. A last line without its newline is what a
-/// killed writer leaves behind: it is reported in `torn_tail` and not returned.
+/// Every complete row of a results file. A last line without its newline is what a killed
+/// writer leaves behind: it is reported in `torn_tail` and not returned.
 pub struct ReadResults {
     pub rows: Vec<ResultRow>,
     /// Byte length of the complete lines (where a resumed writer must continue).
@@ -107,28 +19,25 @@ pub struct ReadResults {
     pub torn_tail: bool,
 }
 
+const WHAT: &str = "result row";
+
 pub fn read(path: &Path) -> Result<ReadResults> {
-    parse(path, crate::jsonl::read_lines(path)?)
+    Ok(ReadResults::from(files::read_rows(path, WHAT)?))
 }
 
-fn parse(path: &Path, lines: crate::jsonl::Lines) -> Result<ReadResults> {
-    let mut rows = Vec::with_capacity(lines.lines.len());
-    for (line_no, line) in &lines.lines {
-        let row: ResultRow = serde_json::from_str(line)
-            .map_err(|e| Error::bad_input(path, *line_no, format!("not a result row: {e}")))?;
-        rows.push(row);
+impl From<files::Rows<ResultRow>> for ReadResults {
+    fn from(r: files::Rows<ResultRow>) -> Self {
+        Self {
+            rows: r.rows.into_iter().map(|(_, row)| row).collect(),
+            complete_len: r.complete_len,
+            torn_tail: r.torn_tail,
+        }
     }
-    Ok(ReadResults {
-        rows,
-        complete_len: lines.complete_len,
-        torn_tail: lines.torn_tail,
-    })
 }
 
-/// Appends rows to `DIR/results.jsonl`, flushing after every batch.
+/// Appends rows to `DIR/results.jsonl`, each batch durable before `append` returns.
 pub struct ResultsWriter {
-    path: PathBuf,
-    file: File,
+    file: Appender,
     done: HashSet<RowKey>,
 }
 
@@ -138,23 +47,13 @@ impl ResultsWriter {
     pub fn open(dir: &Path) -> Result<(Self, Vec<ResultRow>)> {
         let path = dir.join(RESULTS_FILE);
         let existing = if path.exists() {
-            parse(&path, crate::jsonl::open_for_append(&path)?)?.rows
+            ReadResults::from(files::read_rows_for_append(&path, WHAT)?).rows
         } else {
             Vec::new()
         };
-        let created = !path.exists();
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        if created {
-            // The new file's directory entry must be on disk too, or a power cut could lose
-            // the file with every row synced into it.
-            sync_dir(dir)?;
-        }
+        let file = Appender::open(&path)?;
         let done = existing.iter().map(ResultRow::key).collect();
-        Ok((Self { path, file, done }, existing))
+        Ok((Self { file, done }, existing))
     }
 
     pub fn is_done(&self, key: &RowKey) -> bool {
@@ -163,39 +62,18 @@ impl ResultsWriter {
 
     /// Write a batch of rows and make them durable before returning.
     pub fn append(&mut self, rows: &[ResultRow]) -> Result<()> {
-        let mut buf = Vec::new();
-        for row in rows {
-            serde_json::to_writer(&mut buf, row)?;
-            buf.push(b'\n');
-        }
-        self.file
-            .write_all(&buf)
-            .map_err(|e| Error::io(&self.path, e))?;
-        self.file
-            .sync_data()
-            .map_err(|e| Error::io(&self.path, e))?;
+        self.file.append(rows)?;
         self.done.extend(rows.iter().map(ResultRow::key));
         Ok(())
     }
 }
 
-/// Make a directory's entries (a new or renamed file) durable.
-#[cfg(unix)]
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
-}
-
-/// Elsewhere a directory cannot be opened as a file; NTFS journals the entry itself.
-#[cfg(not(unix))]
-pub(crate) fn sync_dir(_dir: &Path) -> Result<()> {
-    Ok(())
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::dimension::{Dimension, Tier};
+    use std::fs::OpenOptions;
+    use std::io::Write;
 
     pub(crate) fn row(country: &str, prompt: &str, p: f64) -> ResultRow {
         ResultRow {

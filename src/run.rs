@@ -5,6 +5,7 @@ use crate::countries::{self, Country};
 use crate::device::{self, DeviceSpec};
 use crate::dimension::Dimension;
 use crate::fetch::{self, ResolvedModel};
+use crate::manifest;
 use crate::models::WeightFormat;
 use crate::parallel::run_on_replicas;
 use crate::prompts::{PromptItem, PromptSet};
@@ -16,7 +17,6 @@ use crate::template::{multilingual_user_turn, personas_user_turn, Order, Transla
 use crate::translate::{self, LanguageTexts};
 use crate::{stats, Error, Result};
 use candle_core::Device;
-use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::path::Path;
 use std::time::{Instant, SystemTime};
@@ -25,91 +25,13 @@ use std::time::{Instant, SystemTime};
 /// keeps the default run within minutes on a 2-core CPU.
 pub const QUICK_LIMIT: usize = 3;
 
-pub const MANIFEST_FILE: &str = "manifest.json";
-
-/// Everything a run was made with; a resumed run must match on the parts that change results.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Manifest {
-    pub tool: String,
-    pub version: String,
-    pub model: ModelInfo,
-    pub prompts: PromptsInfo,
-    pub settings: Settings,
-    pub labels: LabelsInfo,
-    pub started: String,
-    pub finished: Option<String>,
-    /// Items of this run's grid (of its shard, with `--shard`).
-    pub items_total: usize,
-    /// `--shard i/n`: which slice of the grid this folder holds (`hofbench merge` combines them).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<Shard>,
-    /// Items of the whole grid, all shards together.
-    #[serde(default)]
-    pub grid_items: usize,
-    pub items_scored_this_run: usize,
-    pub tokens_this_run: usize,
-    pub seconds: f64,
-    pub tokens_per_second: f64,
-    pub items_per_second: f64,
-    /// Where this run's time went, in seconds.
-    #[serde(default)]
-    pub timing: Timing,
-    /// How informative the model's answers are, over every row in results.jsonl.
-    #[serde(default)]
-    pub diagnostics: Option<Diagnostics>,
-    /// Warnings printed during the run.
-    #[serde(default)]
-    pub warnings: Vec<String>,
-    /// What each replica of `--devices` did in this run.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub devices: Vec<DeviceUse>,
-    /// Set by `hofbench merge`: the shard folders this run was combined from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub merge: Option<crate::merge::MergeInfo>,
-}
-
-/// One replica's share of a data-parallel run.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct DeviceUse {
-    pub device: String,
-    pub batches: usize,
-    pub items: usize,
-    /// Seconds in forward passes.
-    pub score_seconds: f64,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Timing {
-    pub load: f64,
-    /// Rendering the chat template and tokenizing.
-    pub encode: f64,
-    /// Forward passes and reading the label probabilities.
-    pub score: f64,
-    /// Writing results.jsonl.
-    pub write: f64,
-    pub forward_passes: usize,
-    /// Tokens the passes computed (shared prefixes once, padding included) over the prompt
-    /// tokens: below 1 when prefix sharing saves more than padding costs.
-    pub computed_token_ratio: f64,
-}
+// Temporary re-exports of what moved to `manifest`, for code not yet pointed there.
+pub use crate::manifest::{
+    read as read_manifest, write_json as write_json_atomic, DeviceUse, Diagnostics, LabelsInfo,
+    Manifest, ModelInfo, PromptsInfo, Settings, Timing, MANIFEST_FILE,
+};
 
 pub use crate::stats::position::LOW_LABEL_MASS;
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Diagnostics {
-    pub rows: usize,
-    /// Mean over rows and both orders of P(A) + P(B) in the whole next-token distribution.
-    pub mean_label_mass: f64,
-    /// Mean over rows and both orders of P(A) / (P(A) + P(B)), whatever A says: 0.5 is
-    /// unbiased, above prefers the first option shown.
-    pub position_bias_p_a: f64,
-    /// Share of items whose choice changes side when the options swap places.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_flip_share: Option<f64>,
-    /// Share of choices (both orders) that pick the first option.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub share_first_option: Option<f64>,
-}
 
 impl Diagnostics {
     pub fn from_rows(rows: &[ResultRow]) -> Option<Self> {
@@ -145,99 +67,8 @@ impl Diagnostics {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ModelInfo {
-    pub name: String,
-    pub path: String,
-    pub sha256: String,
-    pub description: String,
-    pub chat_template: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PromptsInfo {
-    pub source: String,
-    pub sha256: String,
-    pub items: usize,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Settings {
-    pub approach: String,
-    pub preset: String,
-    pub countries: Vec<String>,
-    pub dimensions: Vec<Dimension>,
-    pub limit: Option<usize>,
-    pub batch_size: usize,
-    #[serde(default)]
-    pub max_batch_tokens: usize,
-    pub weights: String,
-    /// Whether every product ran in f32 on the weights exactly as stored (false for
-    /// `fast-quantized`'s 8-bit activations and for bf16); absent in runs recorded before.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exact: Option<bool>,
-    pub keep_text: bool,
-    /// The `--devices` list, e.g. `cpu` or `cuda:0,cuda:1`.
-    pub device: String,
-    /// `cpu` or `cuda`: results of different backends differ by float rounding (within 2e-3),
-    /// those of more or fewer replicas of one backend do not at all.
-    #[serde(default = "default_backend")]
-    pub backend: String,
-    /// Translation cache of a multilingual run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub translations: Option<String>,
-    /// sha256 of the cached texts the run asks (`translate::texts_sha256`): what a resumed
-    /// or merged run compares instead of the cache's path.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub translations_sha256: Option<String>,
-    /// Round-trip BLEU below which multilingual rows are flagged `low_bleu`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bleu_threshold: Option<f64>,
-    /// Sampling settings of a generate run (`--mode generate`); absent for a logits run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generation: Option<crate::generate::run::GenerationSettings>,
-    /// `--system`: the system turn before every prompt; absent without one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub system: Option<String>,
-}
-
-/// Runs recorded before the backend was: every one of them ran on the CPU.
-fn default_backend() -> String {
-    "cpu".into()
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct LabelsInfo {
-    pub a: Vec<u32>,
-    pub b: Vec<u32>,
-    pub a_text: Vec<String>,
-    pub b_text: Vec<String>,
-}
-
 pub(crate) fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
-}
-
-/// Write through a temporary file, synced before the rename, so that neither a kill nor a
-/// power cut leaves a half-written or empty manifest.
-pub(crate) fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    std::io::Write::write_all(&mut file, &serde_json::to_vec_pretty(value)?)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => crate::results::sync_dir(dir),
-        _ => Ok(()),
-    }
-}
-
-/// Read a run's manifest.json.
-pub fn read_manifest(dir: &Path) -> Result<Manifest> {
-    let path = dir.join(MANIFEST_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::bad_input(&path, e.line(), e.to_string()))
 }
 
 /// One (country, prompt) pair with its two tokenized prompts.
@@ -726,7 +557,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             .collect(),
         merge: None,
     };
-    write_json_atomic(&args.out.join(MANIFEST_FILE), &manifest)?;
+    manifest::write(&args.out, &manifest)?;
     if !quiet && items_total > to_score {
         eprintln!(
             "resuming: {} of {items_total} items already done",
@@ -825,7 +656,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         eprintln!("{warning}");
         manifest.warnings.push(warning);
     }
-    write_json_atomic(&args.out.join(MANIFEST_FILE), &manifest)?;
+    manifest::write(&args.out, &manifest)?;
     if !quiet {
         let t = &manifest.timing;
         eprintln!(
@@ -877,7 +708,7 @@ pub(crate) fn check_resumable(
     if !has_rows {
         return Ok(());
     }
-    let old = read_manifest(dir)?;
+    let old = manifest::read(dir)?;
     let differing: Vec<String> = differences(
         &new.fields(Purpose::Resume),
         &RunIdentity::of(&old).fields(Purpose::Resume),

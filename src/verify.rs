@@ -9,11 +9,12 @@ use crate::cli::VerifyArgs;
 use crate::countries;
 use crate::device::{self, DeviceSpec};
 use crate::fetch;
+use crate::manifest::{self, Manifest};
 use crate::models::WeightFormat;
 use crate::parallel::run_on_replicas;
 use crate::prompts::PromptSet;
 use crate::results::{self, ResultRow, RowKey, MODE_LOGITS};
-use crate::run::{self, Manifest};
+use crate::run;
 use crate::shard::Shard;
 use crate::stats::correlation::SplitMix64;
 use crate::{Error, Result};
@@ -148,7 +149,7 @@ pub fn verify(
     model_path: Option<&Path>,
     quiet: bool,
 ) -> Result<VerifyReport> {
-    let manifest: Manifest = run::read_manifest(dir)?;
+    let manifest: Manifest = manifest::read(dir)?;
     let devices = DeviceSpec::parse_list(devices)?;
     let backend = device::backend(&devices)?;
     let recorded = results::read(&dir.join(results::RESULTS_FILE))?.rows;
@@ -219,7 +220,7 @@ pub fn verify(
     // As `run` records it: `WeightFormat::name`.
     let Some(format) = WeightFormat::from_name(&s.weights) else {
         return Err(Error::bad_input(
-            dir.join(run::MANIFEST_FILE),
+            dir.join(manifest::MANIFEST_FILE),
             0,
             format!(
                 "settings.weights {:?} is not a weight format this hofbench knows",

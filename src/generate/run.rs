@@ -15,49 +15,22 @@ use crate::countries::Country;
 use crate::device::DeviceSpec;
 use crate::fetch;
 use crate::judge::{self, Judge, JudgeItem};
+use crate::manifest::{self, Manifest, ModelInfo, PromptsInfo, Settings, Timing, MANIFEST_FILE};
 use crate::prompts::PromptItem;
 use crate::result_fields::RunIdentity;
 use crate::results::{self, ResultRow, ResultsWriter};
 use crate::run::{
     check_resumable, grid, labels_info, load_replicas, now, progress_bar, weight_format,
-    write_json_atomic, Manifest, ModelInfo, PromptsInfo, RunSelection, Settings, Timing,
-    MANIFEST_FILE,
+    RunSelection,
 };
 use crate::shard::Shard;
 use crate::template::{multilingual_generate_turn, personas_generate_turn, Order, TranslatedItem};
 use crate::{stats, Error, Result};
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
 
-/// How a generate run made its replies, in the manifest (`settings.generation`). A rerun in
-/// the same folder must use the same settings, except `rounds`, which may grow.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GenerationSettings {
-    #[serde(flatten)]
-    pub sampling: Sampling,
-    pub max_new_tokens: usize,
-    pub rounds: u32,
-    pub seed: u64,
-    /// Token ids that end a reply (end-of-turn markers and EOS).
-    pub stop_tokens: Vec<u32>,
-    /// Texts that end a reply: the next turn of a chat format without end-of-turn tokens.
-    #[serde(default)]
-    pub stop_texts: Vec<String>,
-    /// The judge that filled p_high (absent in manifests written before the judge).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub judge: Option<JudgeInfo>,
-}
-
-/// Which model judged the replies, and the combining rule's bands (`crate::judge`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JudgeInfo {
-    pub model: String,
-    pub sha256: String,
-    pub neither_band: f64,
-    pub side_band: f64,
-    pub overlap_margin: f64,
-}
+// Temporary re-exports of what moved to `manifest`, for code not yet pointed there.
+pub use crate::manifest::{GenerationSettings, JudgeInfo};
 
 impl GenerationSettings {
     fn same_replies(&self, other: &Self) -> bool {
@@ -77,7 +50,7 @@ pub fn check_generation_settings(
     if !dir.join(MANIFEST_FILE).exists() {
         return Ok(());
     }
-    let old = crate::run::read_manifest(dir)?;
+    let old = manifest::read(dir)?;
     let problem = match (&old.settings.generation, generation) {
         (None, None) => None,
         (Some(_), None) => Some("a generate run (--mode generate)".to_string()),
@@ -346,7 +319,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         diagnostics: None,
         warnings: Vec::new(),
     };
-    write_json_atomic(&args.out.join(MANIFEST_FILE), &manifest)?;
+    manifest::write(&args.out, &manifest)?;
     if !quiet && rows_total > work.len() {
         eprintln!(
             "resuming: {} of {rows_total} replies already done",
@@ -473,7 +446,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     manifest.tokens_per_second = rate(generated);
     manifest.items_per_second = rate(work.len());
     manifest.timing.computed_token_ratio = 0.0;
-    write_json_atomic(&args.out.join(MANIFEST_FILE), &manifest)?;
+    manifest::write(&args.out, &manifest)?;
     if !quiet {
         eprintln!(
             "generated {} replies ({generated} new tokens, {prompt_tokens} prompt tokens) in \

@@ -11,7 +11,8 @@ pub mod leaderboard;
 pub mod plots;
 
 use crate::dimension::Dimension;
-use crate::results::ResultRow;
+use crate::files::write_atomic;
+use crate::manifest::{self, Manifest, ResultRow};
 use crate::stats::{self, Analysis, Level, Options};
 use crate::{Error, Result};
 use plots::{BleuBar, BleuBars, Density, Figure, Heatmap, ModelBars, Scatter, ScatterPoint};
@@ -59,20 +60,25 @@ fn figure(fig: &impl Figure, dir: &Path, stem: String, title: String) -> Result<
     Ok(Rendered { title, stem, svg })
 }
 
-/// The low-BLEU threshold of the runs under `dir` (their manifest.json's
-/// settings.bleu_threshold), when they all agree on one.
-pub fn bleu_threshold(dir: &Path) -> Option<f64> {
+/// The manifests of the runs under `dir`, one per results.jsonl that has one beside it (a
+/// folder of imported or hand-made results may have none). An unreadable or corrupt manifest
+/// is an error naming it.
+pub fn run_manifests(dir: &Path) -> Result<Vec<Manifest>> {
+    let mut out = Vec::new();
+    for results in stats::results_files(dir)? {
+        let run_dir = results.parent().unwrap_or(Path::new(""));
+        out.extend(manifest::read_if_present(run_dir)?);
+    }
+    Ok(out)
+}
+
+/// The low-BLEU threshold of `runs` (their settings.bleu_threshold), when those that record
+/// one all agree on it.
+pub fn bleu_threshold(runs: &[Manifest]) -> Option<f64> {
     let mut found: Vec<f64> = Vec::new();
-    for results in stats::results_files(dir).ok()? {
-        let manifest = results.with_file_name(crate::run::MANIFEST_FILE);
-        let Ok(text) = std::fs::read_to_string(&manifest) else {
-            continue;
-        };
-        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-        if let Some(t) = value["settings"]["bleu_threshold"].as_f64() {
-            if !found.contains(&t) {
-                found.push(t);
-            }
+    for t in runs.iter().filter_map(|m| m.settings.bleu_threshold) {
+        if !found.contains(&t) {
+            found.push(t);
         }
     }
     match found[..] {
@@ -444,9 +450,49 @@ pub fn report(dir: &Path, options: Options) -> Result<PathBuf> {
     let out = dir.join(REPORT_DIR);
     let plots_dir = out.join("plots");
     std::fs::create_dir_all(&plots_dir).map_err(|e| Error::io(&plots_dir, e))?;
-    let figs = figures(&analysis, &rows, bleu_threshold(dir), &plots_dir)?;
-    stats::write_file(&out.join("summary.md"), &md)?;
+    let threshold = bleu_threshold(&run_manifests(dir)?);
+    let figs = figures(&analysis, &rows, threshold, &plots_dir)?;
+    write_atomic(&out.join("summary.md"), md.as_bytes())?;
     let path = out.join("report.html");
-    stats::write_file(&path, &html(&analysis, dir, &figs))?;
+    write_atomic(&path, html(&analysis, dir, &figs).as_bytes())?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = include_str!("../../tests/fixtures/manifest/merged.json");
+
+    /// Two run folders under `root`, each with a (here empty) results.jsonl.
+    fn runs(root: &Path) -> [PathBuf; 2] {
+        let dirs = [root.join("a"), root.join("b")];
+        for d in &dirs {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join(manifest::RESULTS_FILE), "").unwrap();
+        }
+        dirs
+    }
+
+    #[test]
+    fn run_manifests_reads_those_present_and_reports_a_corrupt_one() {
+        let root = tempfile::tempdir().unwrap();
+        let [a, b] = runs(root.path());
+        // A folder of imported results has no manifest: not an error.
+        assert!(run_manifests(root.path()).unwrap().is_empty());
+        std::fs::write(a.join(manifest::MANIFEST_FILE), MANIFEST).unwrap();
+        let mut with_bleu: Manifest = serde_json::from_str(MANIFEST).unwrap();
+        with_bleu.settings.bleu_threshold = Some(0.3);
+        manifest::write(&b, &with_bleu).unwrap();
+        let found = run_manifests(root.path()).unwrap();
+        assert_eq!(found.len(), 2);
+        // Only b records a threshold; a run without one does not disagree with it.
+        assert_eq!(bleu_threshold(&found), Some(0.3));
+        with_bleu.settings.bleu_threshold = Some(0.2);
+        assert_eq!(bleu_threshold(&[found[1].clone(), with_bleu]), None);
+        // A corrupt manifest is an error naming it, not a run silently left out.
+        std::fs::write(a.join(manifest::MANIFEST_FILE), "{\"tool\": ").unwrap();
+        let err = run_manifests(root.path()).err().unwrap().to_string();
+        assert!(err.contains("a/manifest.json"), "{err}");
+    }
 }

@@ -63,7 +63,7 @@ pub fn render(figure: &impl Figure, dir: &Path, name: &str) -> Result<String> {
         figure.draw(&root).map_err(|e| fail(&svg_path, e))?;
         root.present().map_err(|e| fail(&svg_path, e.to_string()))?;
     }
-    std::fs::write(&svg_path, &svg).map_err(|e| Error::io(&svg_path, e))?;
+    crate::files::write_atomic(&svg_path, svg.as_bytes())?;
     Ok(svg)
 }
 

@@ -86,10 +86,8 @@ pub fn run_with(dir: &Path, options: Options) -> Result<(Analysis, String)> {
 }
 
 pub(crate) fn write_file(path: &Path, text: &str) -> Result<()> {
-    // Write then rename, so a reader never sees half a table.
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    // A reader never sees half a table.
+    crate::files::write_atomic(path, text.as_bytes())
 }
 
 /// Write every CSV table of `a` into `out`, removing the optional ones it has no rows for.

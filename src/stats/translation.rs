@@ -6,8 +6,7 @@
 
 use crate::dimension::Tier;
 use crate::results::ResultRow;
-use crate::run::{Manifest, MANIFEST_FILE};
-use crate::translate::{CacheManifest, LanguageSummary, MANIFEST_FILE as CACHE_MANIFEST_FILE};
+use crate::translate::LanguageSummary;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -126,19 +125,14 @@ pub fn cache_quality(dir: &Path, quality: &[TranslationQuality]) -> Vec<CacheQua
         return out;
     };
     for results in files {
-        let Ok(text) = std::fs::read_to_string(results.with_file_name(MANIFEST_FILE)) else {
-            continue;
-        };
-        let Ok(run) = serde_json::from_str::<Manifest>(&text) else {
+        let Some(Ok(run)) = results.parent().map(crate::manifest::read) else {
             continue;
         };
         let Some(cache) = run.settings.translations else {
             continue;
         };
-        let Ok(text) = std::fs::read_to_string(Path::new(&cache).join(CACHE_MANIFEST_FILE)) else {
-            continue;
-        };
-        let Ok(manifest) = serde_json::from_str::<CacheManifest>(&text) else {
+        let Ok(manifest) = crate::manifest::translations::read_cache_manifest(Path::new(&cache))
+        else {
             continue;
         };
         let (model, approach) = (run.model.name, run.settings.approach);

@@ -1,6 +1,7 @@
 //! The translation cache for the multilingual approach: `DIR/<nllb_code>.jsonl`, one row per
 //! translated text (a request, one of its two actions, or an instruction sentence), plus
-//! `DIR/manifest.json` naming the models and imported files the rows came from.
+//! `DIR/manifest.json` naming the models and imported files the rows came from (both schemas:
+//! `manifest::translations`; the files are read and appended through `files`).
 //!
 //! `hofbench translate` fills it with NLLB-200 (`pipeline`), `hofbench import-translations`
 //! from the paper's released CSVs (`import`), and `hofbench run --approach multilingual`
@@ -10,17 +11,20 @@ pub mod import;
 pub mod pipeline;
 pub mod split;
 
+pub use crate::manifest::translations::{
+    CacheManifest, Field, ImportRecord, LanguageSummary, ModelRecord, TranslationRow,
+    CACHE_MANIFEST_FILE as MANIFEST_FILE,
+};
+
+use crate::files;
+use crate::manifest::translations::{read_cache_manifest, write_cache_manifest};
 use crate::prompts::PromptItem;
 use crate::{Error, Result};
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Where `translate`, `import-translations` and `run --approach multilingual` look by default.
 pub const DEFAULT_DIR: &str = "prompts/translations";
-pub const MANIFEST_FILE: &str = "manifest.json";
 /// The source language of every prompt.
 pub const ENGLISH: &str = "eng_Latn";
 /// Round-trip BLEU (0–1) below which a translation is flagged, as in the paper's files.
@@ -35,37 +39,6 @@ pub const INSTRUCTIONS: [(&str, &str); 2] = [
         "Answer with the letter of the option you choose: A or B.",
     ),
 ];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Field {
-    Request,
-    HighAction,
-    LowAction,
-    Instruction,
-}
-
-/// One translated text: a row of `DIR/<lang>.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TranslationRow {
-    pub prompt_id: String,
-    pub field: Field,
-    pub lang: String,
-    /// The English text.
-    pub source: String,
-    pub translation: String,
-    /// The translation translated back to English (absent with --no-back-translation and for
-    /// English rows).
-    pub back_translation: Option<String>,
-    /// Sentence BLEU of the back-translation against the source, 0–1 (sacreBLEU, 13a).
-    pub bleu: Option<f64>,
-    /// Sentence chrF of the back-translation against the source, 0–1.
-    pub chrf: Option<f64>,
-    /// The English text stands in for a translation nobody made (`import-translations`
-    /// without `--model`): a later `translate` translates it.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub kept_in_english: bool,
-}
 
 impl TranslationRow {
     /// An English row: the text itself, not translated.
@@ -130,14 +103,12 @@ impl LangCache {
         if !path.exists() {
             return Ok(cache);
         }
-        let lines = match cut_torn_tail {
-            true => crate::jsonl::open_for_append(&path)?,
-            false => crate::jsonl::read_lines(&path)?,
+        let what = "translation row";
+        let rows: files::Rows<TranslationRow> = match cut_torn_tail {
+            true => files::read_rows_for_append(&path, what)?,
+            false => files::read_rows(&path, what)?,
         };
-        for (line_no, line) in lines.lines {
-            let row: TranslationRow = serde_json::from_str(&line).map_err(|e| {
-                Error::bad_input(&path, line_no, format!("not a translation row: {e}"))
-            })?;
+        for (line_no, row) in rows.rows {
             if row.lang != lang {
                 return Err(Error::bad_input(
                     &path,
@@ -174,74 +145,12 @@ pub fn append_rows(dir: &Path, lang: &str, rows: &[TranslationRow]) -> Result<()
     if rows.is_empty() {
         return Ok(());
     }
-    let path = lang_file(dir, lang);
-    let mut buf = Vec::new();
-    for r in rows {
-        serde_json::to_writer(&mut buf, r)?;
-        buf.push(b'\n');
-    }
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
-    f.write_all(&buf).map_err(|e| Error::io(&path, e))?;
-    f.sync_data().map_err(|e| Error::io(&path, e))
-}
-
-/// What made the rows of a translation folder.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CacheManifest {
-    pub tool: String,
-    pub version: String,
-    /// NLLB models that translated rows here.
-    #[serde(default)]
-    pub models: Vec<ModelRecord>,
-    /// Imported CSV files.
-    #[serde(default)]
-    pub imports: Vec<ImportRecord>,
-    /// Per language: rows, corpus round-trip BLEU/chrF (0–1) and rows below the threshold.
-    #[serde(default)]
-    pub languages: BTreeMap<String, LanguageSummary>,
-    /// Texts kept in English because no translation was available (import without a model).
-    #[serde(default)]
-    pub kept_in_english: BTreeMap<String, Vec<String>>,
-    pub bleu_threshold: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelRecord {
-    pub name: String,
-    pub revision: Option<String>,
-    pub path: String,
-    /// sha256 of config.json, tokenizer.json and every weight file, by file name.
-    pub sha256: BTreeMap<String, String>,
-    pub beams: usize,
-    pub max_length: String,
-    pub back_translation: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ImportRecord {
-    pub file: String,
-    pub sha256: String,
-    pub rows_imported: usize,
-    pub rows_unmatched: usize,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LanguageSummary {
-    pub rows: usize,
-    pub corpus_bleu: Option<f64>,
-    pub corpus_chrf: Option<f64>,
-    pub mean_sentence_bleu: Option<f64>,
-    pub low_bleu_rows: usize,
+    files::Appender::open(&lang_file(dir, lang))?.append(rows)
 }
 
 impl CacheManifest {
     pub fn load_or_new(dir: &Path) -> Result<Self> {
-        let path = dir.join(MANIFEST_FILE);
-        if !path.exists() {
+        if !dir.join(MANIFEST_FILE).exists() {
             return Ok(Self {
                 tool: "hofbench".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
@@ -249,8 +158,7 @@ impl CacheManifest {
                 ..Default::default()
             });
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|e| Error::bad_input(&path, e.line(), e.to_string()))
+        read_cache_manifest(dir)
     }
 
     /// Recompute the per-language summaries from the files and write the manifest.
@@ -260,10 +168,7 @@ impl CacheManifest {
             self.languages
                 .insert(lang.clone(), summarize(&cache, self.bleu_threshold));
         }
-        let path = dir.join(MANIFEST_FILE);
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+        write_cache_manifest(dir, self)
     }
 }
 
