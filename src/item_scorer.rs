@@ -5,7 +5,7 @@
 //! all score through `ItemScorer::score`.
 
 use crate::kernels::label_readings;
-use crate::readout::LabelDistribution;
+use crate::readout::{LabelDistribution, Unreadable};
 use crate::scorer::Scorer;
 use crate::Result;
 
@@ -98,22 +98,31 @@ impl<'a> ItemScorer<'a> {
         let logits = self.scorer.next_token_logits(&rows, 2)?;
         let labels: Vec<&[u32]> = self.labels.iter().map(Vec::as_slice).collect();
         let readings = label_readings(&logits, &labels)?;
-        items
-            .iter()
-            .zip(readings.chunks(2))
-            .map(|(item, pair)| {
-                let mut orders = Vec::with_capacity(2);
-                for (reading, order) in pair.iter().zip(ORDER_NAMES) {
-                    orders.push(
-                        reading
-                            .as_ref()
-                            .map_err(|e| e.of_item(&format!("{}/{order}", item.name)))?,
-                    );
-                }
-                Ok(item_score([orders[0], orders[1]]))
-            })
-            .collect()
+        read_items(items, &readings)
     }
+}
+
+/// The items' scores from their rows' readings (two per item, in item order); the first
+/// unreadable row is an error naming its item and order.
+fn read_items(
+    items: &[EncodedItem],
+    readings: &[std::result::Result<LabelDistribution, Unreadable>],
+) -> Result<Vec<ItemScore>> {
+    items
+        .iter()
+        .zip(readings.chunks(2))
+        .map(|(item, pair)| {
+            let mut orders = Vec::with_capacity(2);
+            for (reading, order) in pair.iter().zip(ORDER_NAMES) {
+                orders.push(
+                    reading
+                        .as_ref()
+                        .map_err(|e| e.of_item(&format!("{}/{order}", item.name)))?,
+                );
+            }
+            Ok(item_score([orders[0], orders[1]]))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -151,6 +160,29 @@ mod tests {
         assert_eq!(
             s.p_by_side,
             vec![(0.6 + 0.5) / 2.0, (0.3 + 0.2) / 2.0, (0.1 + 0.3) / 2.0]
+        );
+    }
+
+    #[test]
+    fn an_unreadable_row_is_an_error_naming_its_item_and_order() {
+        let ids = [1u32, 2];
+        let items: Vec<EncodedItem> = ["Japan/idv-001", "Albania/idv-002"]
+            .map(|name| EncodedItem {
+                orders: [&ids[..], &ids[..]],
+                name: name.into(),
+            })
+            .to_vec();
+        let ok = || Ok(dist(&[0.5, 0.5], 1.0));
+        let bad = Err(Unreadable::NonFinite {
+            token: 7,
+            value: f32::NAN,
+        });
+        let scores = read_items(&items, &[ok(), ok(), ok(), ok()]).unwrap();
+        assert_eq!(scores.len(), 2);
+        let e = read_items(&items, &[ok(), ok(), ok(), bad]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "non-finite logits for item Albania/idv-002/low_first: logit of token 7 is NaN"
         );
     }
 }

@@ -238,9 +238,9 @@ impl<'a> Judge<'a> {
             let scores = self.items.score(&batch)?;
             for (score, &i) in scores.iter().zip(&order[range]) {
                 let item = &items[i];
-                let [p_high, p_low, p_neither] = score.p_by_side[..] else {
-                    unreachable!("the judge reads three labels")
-                };
+                // P(high), P(low), P(Neither): the judge's three labels seen from the sides.
+                let (p_high, p_low, p_neither) =
+                    (score.p_high, score.p_by_side[1], score.p_by_side[2]);
                 let overlap_high = overlap(item.high_action, item.reply);
                 let overlap_low = overlap(item.low_action, item.reply);
                 let declines =
