@@ -19,6 +19,7 @@
 //! per batch (default 8), BENCH_MAX_TOKENS the token budget (default 4096, as `run`).
 
 use criterion::{criterion_group, Criterion, SamplingMode, Throughput};
+use hofbench::item_scorer::{EncodedItem, ItemScorer};
 use hofbench::models::WeightFormat;
 use hofbench::prompts::PromptSet;
 use hofbench::scorer::{token_budget_batches, Scorer};
@@ -77,13 +78,18 @@ fn prefill(scorer: &Scorer, items: &[[Vec<u32>; 2]], batch: usize) {
 
 /// Items as `hofbench run` scores them.
 fn score(scorer: &Scorer, items: &[[Vec<u32>; 2]], batch: usize, max_tokens: usize) {
-    let pairs: Vec<[&[u32]; 2]> = items.iter().map(|p| [&p[0][..], &p[1][..]]).collect();
-    let names: Vec<String> = (0..2 * items.len()).map(|i| format!("row {i}")).collect();
+    let encoded: Vec<EncodedItem> = items
+        .iter()
+        .enumerate()
+        .map(|(i, p)| EncodedItem {
+            orders: [&p[0][..], &p[1][..]],
+            name: format!("item {i}"),
+        })
+        .collect();
+    let pairs: Vec<[&[u32]; 2]> = encoded.iter().map(|e| e.orders).collect();
+    let scorer = ItemScorer::new(scorer);
     for range in token_budget_batches(&pairs, batch, max_tokens).0 {
-        let rows: Vec<&[u32]> = pairs[range.clone()].iter().flatten().copied().collect();
-        scorer
-            .score(&rows, 2, &names[2 * range.start..2 * range.end])
-            .unwrap();
+        scorer.score(&encoded[range]).unwrap();
     }
 }
 

@@ -1,15 +1,21 @@
-// Fused last-position gather + label softmax: the scorer's reading of a batch of logits.
+// Fused last-position gather + label softmax over N labels: the scorer's (A, B) and the judge's
+// (A, B, Neither) reading of a batch of logits.
 //
 // For output row r, the logits row rows[r] of a (n, vocab) matrix is read once: an online
 // softmax keeps a running max and a sum of exp(x - max) rescaled whenever the max grows, so the
 // whole-vocabulary normaliser needs no second pass and no (n, vocab) probability matrix is ever
-// written. Then the label tokens' shares give
-//   out[r] = { P(A) / (P(A) + P(B)),  P(A) + P(B),  first token whose logit is NaN or +inf, or -1 }
-// with P(A) and P(B) summed over each label's token spellings, as scorer::score_row does on the
-// CPU (its reference). Only 3 floats per row go back to the host instead of a vocabulary-sized
-// row: 1.5 MiB per 3 rows of Llama 3's 128k vocabulary in f32.
+// written. Then the label tokens' shares give, with W = n_labels + 2 floats per row,
+//   out[W r + l]           = P(label l) / (P(label 0) + ... + P(label N-1))   for l < N
+//   out[W r + N]           = P(label 0) + ... + P(label N-1)
+//   out[W r + N + 1]       = first token whose logit is NaN or +inf, or -1
+// with each P(label) summed over the label's token spellings, as readout::label_distribution
+// does on the CPU (its reference). Label l's token ids are label_ids[label_ends[l-1] ..
+// label_ends[l]] (from 0 for l = 0). Only N + 2 floats per row go back to the host instead of a
+// vocabulary-sized row: 1.5 MiB per 3 rows of Llama 3's 128k vocabulary in f32.
 //
-// One block per output row, f32 accumulation whatever the logits' type.
+// One block per output row, f32 accumulation whatever the logits' type. For two labels the
+// operations are those of the two-label kernel this replaced (pa / (pa + pb), (pa + pb) / s),
+// so GPU results stay what they were.
 
 #include <cuda_bf16.h>
 #include <stdint.h>
@@ -39,8 +45,8 @@ __device__ __forceinline__ void merge(float &m, float &s, float m2, float s2) {
 }
 
 template <typename T>
-__device__ void label_softmax(const T *logits, const uint32_t *rows, const uint32_t *labels_a,
-                              int n_a, const uint32_t *labels_b, int n_b, int vocab, float *out) {
+__device__ void label_softmax(const T *logits, const uint32_t *rows, const uint32_t *label_ids,
+                              const uint32_t *label_ends, int n_labels, int vocab, float *out) {
     __shared__ float shared_m[WARPS];
     __shared__ float shared_s[WARPS];
     __shared__ int shared_bad[WARPS];
@@ -76,19 +82,26 @@ __device__ void label_softmax(const T *logits, const uint32_t *rows, const uint3
         merge(m, s, shared_m[w], shared_s[w]);
         bad = min(bad, shared_bad[w]);
     }
-    float pa = 0.0f, pb = 0.0f;
-    for (int k = 0; k < n_a; k++) pa += expf(as_f32(x[labels_a[k]]) - m);
-    for (int k = 0; k < n_b; k++) pb += expf(as_f32(x[labels_b[k]]) - m);
-    out[3 * r + 0] = pa / (pa + pb);
-    out[3 * r + 1] = (pa + pb) / s;
-    out[3 * r + 2] = bad == NO_BAD ? -1.0f : (float)bad;
+    // Each label's unnormalised share goes into its output slot, then is divided by their sum.
+    float *o = out + (size_t)r * (size_t)(n_labels + 2);
+    float total = 0.0f;
+    uint32_t k = 0;
+    for (int l = 0; l < n_labels; l++) {
+        float p = 0.0f;
+        for (; k < label_ends[l]; k++) p += expf(as_f32(x[label_ids[k]]) - m);
+        o[l] = p;
+        total += p;
+    }
+    for (int l = 0; l < n_labels; l++) o[l] = o[l] / total;
+    o[n_labels] = total / s;
+    o[n_labels + 1] = bad == NO_BAD ? -1.0f : (float)bad;
 }
 
 #define LABEL_SOFTMAX(T, NAME)                                                                    \
     extern "C" __global__ void __launch_bounds__(BLOCK)                                          \
-        NAME(const T *logits, const uint32_t *rows, const uint32_t *labels_a, int n_a,            \
-             const uint32_t *labels_b, int n_b, int vocab, float *out) {                          \
-        label_softmax<T>(logits, rows, labels_a, n_a, labels_b, n_b, vocab, out);                 \
+        NAME(const T *logits, const uint32_t *rows, const uint32_t *label_ids,                    \
+             const uint32_t *label_ends, int n_labels, int vocab, float *out) {                   \
+        label_softmax<T>(logits, rows, label_ids, label_ends, n_labels, vocab, out);              \
     }
 
 LABEL_SOFTMAX(float, label_softmax_f32)

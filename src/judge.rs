@@ -19,8 +19,10 @@
 //! votes as `a > (b and c)`, which compares `a` with whichever of `b`, `c` Python's `and`
 //! returns. The bands were chosen on `tests/fixtures/judge/replies.jsonl` (see docs/generate.md, "The judge").
 
+use crate::item_scorer::{EncodedItem, ItemScorer};
+use crate::readout::label_token_ids;
 use crate::replies;
-use crate::scorer::{label_distribution, label_token_ids, token_budget_batches, Scorer};
+use crate::scorer::{token_budget_batches, Scorer};
 use crate::template::{judge_user_turn, Order};
 use crate::{Error, Result};
 
@@ -135,10 +137,9 @@ pub struct JudgeItem<'a> {
     pub name: String,
 }
 
-/// A loaded judge: a scorer (model, tokenizer, chat template) and the three labels' tokens.
+/// A loaded judge: a scorer (model, tokenizer, chat template) reading A, B and Neither.
 pub struct Judge<'a> {
-    scorer: &'a Scorer,
-    labels: [Vec<u32>; 3],
+    items: ItemScorer<'a>,
 }
 
 impl<'a> Judge<'a> {
@@ -153,8 +154,7 @@ impl<'a> Judge<'a> {
             ));
         }
         Ok(Self {
-            scorer,
-            labels: [scorer.labels.a.clone(), scorer.labels.b.clone(), neither],
+            items: ItemScorer::with_extra_labels(scorer, vec![neither]),
         })
     }
 
@@ -178,7 +178,7 @@ impl<'a> Judge<'a> {
                     order,
                 )?;
                 // The judge reads the reply without the scored run's system turn.
-                pair[k] = self.scorer.encode_turn(None, &turn)?.1;
+                pair[k] = self.items.scorer().encode_turn(None, &turn)?.1;
             }
             ids.push(pair);
         }
@@ -190,32 +190,21 @@ impl<'a> Judge<'a> {
             .collect();
         let (batches, _) = token_budget_batches(&pairs, batch_size, max_tokens);
         let mut readings: Vec<Option<JudgeReading>> = vec![None; items.len()];
-        let labels: Vec<&[u32]> = self.labels.iter().map(|l| &l[..]).collect();
         for range in batches {
-            let rows: Vec<&[u32]> = pairs[range.clone()]
+            let batch: Vec<EncodedItem> = order[range.clone()]
                 .iter()
-                .flat_map(|p| p.iter().copied())
+                .zip(&pairs[range.clone()])
+                .map(|(&i, &orders)| EncodedItem {
+                    orders,
+                    name: items[i].name.clone(),
+                })
                 .collect();
-            let logits = self.scorer.next_token_logits(&rows, 2)?;
-            for (k, &i) in order[range].iter().enumerate() {
+            let scores = self.items.score(&batch)?;
+            for (score, &i) in scores.iter().zip(&order[range]) {
                 let item = &items[i];
-                let mut dist = [[0.0; 3]; 2];
-                let mut mass = [0.0; 2];
-                for o in 0..2 {
-                    let (p, m) =
-                        label_distribution(&logits[2 * k + o], &labels).map_err(|detail| {
-                            Error::NonFinite {
-                                item: item.name.clone(),
-                                detail,
-                            }
-                        })?;
-                    dist[o] = [p[0], p[1], p[2]];
-                    mass[o] = m;
-                }
-                // Order 0 shows the high action as A, order 1 as B.
-                let p_high = (dist[0][0] + dist[1][1]) / 2.0;
-                let p_low = (dist[0][1] + dist[1][0]) / 2.0;
-                let p_neither = (dist[0][2] + dist[1][2]) / 2.0;
+                // P(high), P(low), P(Neither): the judge's three labels seen from the sides.
+                let (p_high, p_low, p_neither) =
+                    (score.p_high, score.p_by_side[1], score.p_by_side[2]);
                 let overlap_high = overlap(item.high_action, item.reply);
                 let overlap_low = overlap(item.low_action, item.reply);
                 let declines =
@@ -232,7 +221,7 @@ impl<'a> Judge<'a> {
                     p_high,
                     p_low,
                     p_neither,
-                    label_mass: mass,
+                    label_mass: score.label_mass,
                     overlap_high,
                     overlap_low,
                     verdict,

@@ -2,24 +2,30 @@
 //! feature), each a candle custom op whose CPU side is the reference the GPU side is tested
 //! against (tests/cuda_kernels.rs, run on a GPU machine by bench/gpu.sh).
 
-use crate::scorer::{first_non_finite, score_row, LabelTokens, OptionScore};
+use crate::readout::{first_non_finite, label_distribution, LabelDistribution, Unreadable};
 use crate::Result;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
 #[cfg(feature = "cuda")]
 const LABEL_SOFTMAX_PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/label_softmax.ptx"));
 
-/// Fused gather + label softmax: for each entry of `rows`, that row of a (n, vocab) logits
-/// matrix (f32 or bf16) becomes `[P(A) / (P(A) + P(B)), P(A) + P(B), first non-finite token or
-/// -1]`, f32, P summed over each label's spellings and normalised over the whole vocabulary.
-/// A row with a NaN or +inf logit reads `[NaN, NaN, token]`; one whose labels both have zero
-/// probability `[NaN, 0, -1]`. Output shape (rows.len(), 3).
+/// Fused gather + label softmax over N labels: for each entry of `rows`, that row of a
+/// (n, vocab) logits matrix (f32 or bf16) becomes `[P(label 0), …, P(label N-1), mass, first
+/// non-finite token or -1]`, f32: each P summed over the label's spellings and renormalised over
+/// the N labels, `mass` their share of the whole vocabulary's distribution. A row with a NaN or
+/// +inf logit reads `[NaN, …, NaN, token]`; one whose labels all have zero probability
+/// `[NaN, …, NaN, 0, -1]`. Output shape (rows.len(), N + 2).
 pub struct LabelSoftmax<'a> {
     pub rows: &'a [u32],
-    pub labels: &'a LabelTokens,
+    pub labels: &'a [&'a [u32]],
 }
 
 impl LabelSoftmax<'_> {
+    /// Floats per output row.
+    pub fn width(&self) -> usize {
+        self.labels.len() + 2
+    }
+
     fn check(&self, layout: &Layout) -> candle_core::Result<(usize, usize, usize, usize)> {
         let (n, vocab) = layout.shape().dims2()?;
         let (start, end) =
@@ -32,8 +38,15 @@ impl LabelSoftmax<'_> {
         if let Some(r) = self.rows.iter().find(|&&r| r as usize >= n) {
             candle_core::bail!("label-softmax: row {r} of {n}");
         }
-        let labels = self.labels.a.iter().chain(&self.labels.b);
-        if let Some(t) = labels.clone().find(|&&t| t as usize >= vocab) {
+        if self.labels.is_empty() {
+            candle_core::bail!("label-softmax: no labels");
+        }
+        if let Some(t) = self
+            .labels
+            .iter()
+            .flat_map(|l| l.iter())
+            .find(|&&t| t as usize >= vocab)
+        {
             candle_core::bail!("label-softmax: label token {t} outside the vocabulary of {vocab}");
         }
         Ok((n, vocab, start, end))
@@ -45,7 +58,7 @@ impl CustomOp1 for LabelSoftmax<'_> {
         "label-softmax"
     }
 
-    /// The reference: `scorer::score_row`, the CPU scorer's own code, in f64.
+    /// The reference: `readout::label_distribution`, the CPU scorer's own code, in f64.
     fn cpu_fwd(
         &self,
         storage: &CpuStorage,
@@ -60,18 +73,31 @@ impl CustomOp1 for LabelSoftmax<'_> {
                 candle_core::bail!("label-softmax: unsupported dtype {:?}", other.dtype())
             }
         };
-        let mut out = Vec::with_capacity(self.rows.len() * 3);
+        let n_labels = self.labels.len();
+        let mut out = Vec::with_capacity(self.rows.len() * self.width());
         for &r in self.rows {
             let row = &logits[r as usize * vocab..(r as usize + 1) * vocab];
-            out.extend(match first_non_finite(row) {
-                Some(i) => [f32::NAN, f32::NAN, i as f32],
-                None => match score_row(row, self.labels) {
-                    Ok(s) => [s.p_a as f32, s.label_mass as f32, -1.0],
-                    Err(_) => [f32::NAN, 0.0, -1.0],
+            match first_non_finite(row) {
+                Some(i) => {
+                    out.extend(std::iter::repeat_n(f32::NAN, n_labels + 1));
+                    out.push(i as f32);
+                }
+                None => match label_distribution(row, self.labels) {
+                    Ok(d) => {
+                        out.extend(d.p.iter().map(|&p| p as f32));
+                        out.extend([d.mass as f32, -1.0]);
+                    }
+                    Err(_) => {
+                        out.extend(std::iter::repeat_n(f32::NAN, n_labels));
+                        out.extend([0.0, -1.0]);
+                    }
                 },
-            });
+            }
         }
-        Ok((CpuStorage::F32(out), Shape::from((self.rows.len(), 3))))
+        Ok((
+            CpuStorage::F32(out),
+            Shape::from((self.rows.len(), self.width())),
+        ))
     }
 
     #[cfg(feature = "cuda")]
@@ -88,11 +114,22 @@ impl CustomOp1 for LabelSoftmax<'_> {
         let (_, vocab, start, end) = self.check(layout)?;
         let dev = storage.device().clone();
         let m = self.rows.len();
-        let out = dev.alloc_zeros::<f32>(m * 3)?;
+        let width = self.width();
+        let out = dev.alloc_zeros::<f32>(m * width)?;
         if m > 0 {
+            // The labels' token ids one after another, and where each label's ids end.
+            let ids: Vec<u32> = self.labels.iter().flat_map(|l| l.iter().copied()).collect();
+            let ends: Vec<u32> = self
+                .labels
+                .iter()
+                .scan(0u32, |end, l| {
+                    *end += l.len() as u32;
+                    Some(*end)
+                })
+                .collect();
             let rows = dev.clone_htod(self.rows)?;
-            let a = dev.clone_htod(&self.labels.a[..])?;
-            let b = dev.clone_htod(&self.labels.b[..])?;
+            let label_ids = dev.clone_htod(&ids[..])?;
+            let label_ends = dev.clone_htod(&ends[..])?;
             let name = match storage.dtype() {
                 DType::F32 => "label_softmax_f32",
                 DType::BF16 => "label_softmax_bf16",
@@ -120,34 +157,39 @@ impl CustomOp1 for LabelSoftmax<'_> {
                 }
             }
             builder.arg(&rows);
-            builder.arg(&a);
-            candle_core::builder_arg!(builder, self.labels.a.len() as i32);
-            builder.arg(&b);
-            candle_core::builder_arg!(builder, self.labels.b.len() as i32, vocab as i32);
+            builder.arg(&label_ids);
+            builder.arg(&label_ends);
+            candle_core::builder_arg!(builder, self.labels.len() as i32, vocab as i32);
             builder.arg(&out);
-            // SAFETY: the kernel reads rows.len() rows of `vocab` values, each index checked
-            // against the logits' shape above, and writes 3 floats per row into `out`.
+            // SAFETY: the kernel reads rows.len() rows of `vocab` values and the label ids up
+            // to the last of `label_ends`, each index checked against the logits' shape above,
+            // and writes `width` floats per row into `out`.
             unsafe { builder.launch(cfg) }.w()?;
         }
-        Ok((CudaStorage::wrap_cuda_slice(out, dev), Shape::from((m, 3))))
+        Ok((
+            CudaStorage::wrap_cuda_slice(out, dev),
+            Shape::from((m, width)),
+        ))
     }
 }
 
-/// The scorer's reading of every row of `logits` (rows, vocab): on the CPU `score_row` over
-/// each row, in f64 (the results CPU runs have always written); elsewhere the fused kernel,
-/// which sends 3 floats per row back instead of the whole vocabulary.
-pub fn score_rows(
+/// The label distribution of every row of `logits` (rows, vocab) over `labels`: on the CPU
+/// `readout::label_distribution` over each row, in f64 (the results CPU runs have always
+/// written); elsewhere the fused kernel, which sends N + 2 floats per row back instead of the
+/// whole vocabulary.
+pub fn label_readings(
     logits: &Tensor,
-    labels: &LabelTokens,
-) -> Result<Vec<std::result::Result<OptionScore, String>>> {
+    labels: &[&[u32]],
+) -> Result<Vec<std::result::Result<LabelDistribution, Unreadable>>> {
     if logits.device().is_cpu() {
         return Ok(logits
             .to_vec2::<f32>()?
             .iter()
-            .map(|row| score_row(row, labels))
+            .map(|row| label_distribution(row, labels))
             .collect());
     }
     let rows: Vec<u32> = (0..logits.dim(0)? as u32).collect();
+    let n_labels = labels.len();
     let readings = logits
         .contiguous()?
         .apply_op1_no_bwd(&LabelSoftmax {
@@ -159,25 +201,91 @@ pub fn score_rows(
         .iter()
         .enumerate()
         .map(|(r, reading)| {
-            let (p_a, mass, bad) = (reading[0], reading[1], reading[2]);
+            let (mass, bad) = (reading[n_labels], reading[n_labels + 1]);
             if bad >= 0.0 {
                 let token = bad as usize;
                 let value = logits
                     .get(r)?
                     .get(token)?
-                    .to_dtype(candle_core::DType::F32)?;
-                return Ok(Err(format!(
-                    "logit of token {token} is {}",
-                    value.to_scalar::<f32>()?
-                )));
+                    .to_dtype(candle_core::DType::F32)?
+                    .to_scalar::<f32>()?;
+                return Ok(Err(Unreadable::NonFinite { token, value }));
             }
             if mass.is_nan() || mass <= 0.0 {
-                return Ok(Err("both labels have zero probability".into()));
+                return Ok(Err(Unreadable::NoLabelMass));
             }
-            Ok(Ok(OptionScore {
-                p_a: p_a as f64,
-                label_mass: mass as f64,
+            Ok(Ok(LabelDistribution {
+                p: reading[..n_labels].iter().map(|&p| p as f64).collect(),
+                mass: mass as f64,
             }))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// The op's CPU side (what the GPU kernel is tested against) reads what the CPU scorer
+    /// reads, for two labels and three, f32 and bf16, with gathered rows and bad rows.
+    #[test]
+    fn cpu_reference_is_the_readout() {
+        let vocab = 7;
+        let mut data: Vec<f32> = (0..4 * vocab)
+            .map(|i| ((i * 37) % 11) as f32 * 0.7 - 3.0)
+            .collect();
+        data[vocab + 5] = f32::NAN;
+        data[2 * vocab] = f32::NEG_INFINITY;
+        data[2 * vocab + 1] = f32::NEG_INFINITY;
+        data[2 * vocab + 4] = f32::NEG_INFINITY;
+        let logits = Tensor::from_vec(data.clone(), (4, vocab), &Device::Cpu).unwrap();
+        let rows = [3u32, 0, 1, 2, 0];
+        let two: [&[u32]; 2] = [&[0, 4], &[1]];
+        let three: [&[u32]; 3] = [&[0, 4], &[1], &[6]];
+        for labels in [&two[..], &three[..]] {
+            let op = LabelSoftmax {
+                rows: &rows,
+                labels,
+            };
+            for dtype in [candle_core::DType::F32, candle_core::DType::BF16] {
+                let x = logits.to_dtype(dtype).unwrap();
+                let got = x.apply_op1_no_bwd(&op).unwrap().to_vec2::<f32>().unwrap();
+                let rounded = x
+                    .to_dtype(candle_core::DType::F32)
+                    .unwrap()
+                    .to_vec2::<f32>()
+                    .unwrap();
+                assert_eq!(got.len(), rows.len());
+                for (reading, &r) in got.iter().zip(&rows) {
+                    assert_eq!(reading.len(), labels.len() + 2);
+                    let (mass, bad) = (reading[labels.len()], reading[labels.len() + 1]);
+                    match label_distribution(&rounded[r as usize], labels) {
+                        Ok(d) => {
+                            assert_eq!(bad, -1.0);
+                            assert_eq!(mass, d.mass as f32);
+                            for (g, w) in reading.iter().zip(&d.p) {
+                                assert_eq!(*g, *w as f32);
+                            }
+                        }
+                        Err(Unreadable::NonFinite { token, .. }) => {
+                            assert_eq!(bad, token as f32);
+                            assert!(reading[..=labels.len()].iter().all(|v| v.is_nan()));
+                        }
+                        Err(Unreadable::NoLabelMass) => {
+                            assert_eq!((mass, bad), (0.0, -1.0), "{reading:?}");
+                        }
+                    }
+                }
+            }
+        }
+        // Row 1's NaN and row 2's unreadable labels (A and B both never) come back as such.
+        let readings = label_readings(&logits, &two).unwrap();
+        assert!(
+            matches!(readings[1], Err(Unreadable::NonFinite { token: 5, value }) if value.is_nan()),
+            "{:?}",
+            readings[1]
+        );
+        assert_eq!(readings[2], Err(Unreadable::NoLabelMass));
+    }
 }

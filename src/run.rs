@@ -5,13 +5,14 @@ use crate::countries::{self, Country};
 use crate::device::{self, DeviceSpec};
 use crate::dimension::Dimension;
 use crate::fetch::{self, ResolvedModel};
+use crate::item_scorer::{EncodedItem, ItemScore, ItemScorer};
 use crate::manifest;
 use crate::models::WeightFormat;
 use crate::parallel::run_on_replicas;
 use crate::prompts::{PromptItem, PromptSet};
 use crate::result_fields::{differences, Purpose, RunIdentity};
 use crate::results::{self, ResultRow, ResultsWriter};
-use crate::scorer::{token_budget_batches, OptionScore, Scorer};
+use crate::scorer::{token_budget_batches, Scorer};
 use crate::shard::Shard;
 use crate::template::{multilingual_user_turn, personas_user_turn, Order, TranslatedItem};
 use crate::translate::{self, LanguageTexts};
@@ -96,16 +97,15 @@ impl Work<'_> {
         )
     }
 
-    /// `scores` are the two orders' readings: order 0 shows the high action as A, order 1 as B.
+    /// The row of this item's `score` (see `ItemScorer::score`).
     pub(crate) fn result_row(
         &self,
         model: &str,
         approach: &str,
-        scores: &[OptionScore],
+        score: &ItemScore,
         keep_text: bool,
         bleu_threshold: f64,
     ) -> ResultRow {
-        let by_order = [scores[0].p_a, 1.0 - scores[1].p_a];
         let dim = self.item.dimension;
         ResultRow {
             model: model.to_string(),
@@ -116,9 +116,9 @@ impl Work<'_> {
             tier: self.country.tier,
             prompt_id: self.item.id.clone(),
             mode: results::MODE_LOGITS.to_string(),
-            p_high: Some((by_order[0] + by_order[1]) / 2.0),
-            p_high_by_order: Some(by_order),
-            label_mass: Some([scores[0].label_mass, scores[1].label_mass]),
+            p_high: Some(score.p_high),
+            p_high_by_order: Some(score.p_high_by_order),
+            label_mass: Some(score.label_mass),
             hofstede_score: self.country.score(dim),
             high_side: self.country.high_side(dim),
             rendered: keep_text.then(|| self.texts.clone()),
@@ -229,19 +229,16 @@ pub(crate) fn shard_batches(batches: Vec<Range<usize>>, shard: Option<Shard>) ->
         .collect()
 }
 
-/// One forward pass over a batch of items: both orders' scores per item, in item order.
-pub(crate) fn score_batch(scorer: &Scorer, batch: &[Work]) -> Result<Vec<OptionScore>> {
-    let rows: Vec<&[u32]> = batch
+/// One forward pass over a batch of items: each item's score, in item order.
+pub(crate) fn score_batch(scorer: &Scorer, batch: &[Work]) -> Result<Vec<ItemScore>> {
+    let items: Vec<EncodedItem> = batch
         .iter()
-        .flat_map(|w| [&w.ids[0][..], &w.ids[1][..]])
-        .collect();
-    let names: Vec<String> = batch
-        .iter()
-        .flat_map(|w| {
-            ["high_first", "low_first"].map(|o| format!("{}/{}/{o}", w.country.name, w.item.id))
+        .map(|w| EncodedItem {
+            orders: [&w.ids[0][..], &w.ids[1][..]],
+            name: format!("{}/{}", w.country.name, w.item.id),
         })
         .collect();
-    scorer.score(&rows, 2, &names)
+    ItemScorer::new(scorer).score(&items)
 }
 
 /// Load one scorer per device, all at once (each replica reads the weights itself).
@@ -595,7 +592,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             // A batch cut by a kill is scored whole again; only its missing rows are written.
             let out: Vec<ResultRow> = batch
                 .iter()
-                .zip(scores.chunks(2))
+                .zip(&scores)
                 .filter(|(w, _)| !writer.is_done(&key(w)))
                 .map(|(w, s)| {
                     w.result_row(

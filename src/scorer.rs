@@ -1,126 +1,16 @@
-//! The logit scorer: one forward pass per rendered prompt, reading the next-token
-//! distribution at the assistant's first position and comparing the two option letters.
+//! The loaded model the scorer and the judge run: weights, tokenizer, chat template, the A/B
+//! label tokens and the run's system turn (`Scorer`), with prompt encoding (`encode_with_bos`)
+//! and the batching of items under a token budget (`token_budget_batches`). What an item
+//! scores is `item_scorer`'s; how labels are read off logits is `readout`'s.
 
 use crate::gguf::GgufFile;
 use crate::models::{self, CausalLm, PrefixGroup, WeightFormat};
+use crate::readout::LabelTokens;
 use crate::template::ChatTemplate;
 use crate::tokenizer::{GgufTokenizer, HfPromptConfig};
 use crate::{Error, Result};
 use candle_core::{Device, Tensor};
-use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-/// Token ids that count as answering "A" or "B": every single-token spelling of the letter
-/// ("A", " A"). Recorded in the manifest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LabelTokens {
-    pub a: Vec<u32>,
-    pub b: Vec<u32>,
-}
-
-/// Token ids that spell `word` as the first token of an answer: the first token of "word"
-/// and of " word" (for a single-token word, the word itself). A multi-token word is read by
-/// its first token, which is where the model commits to it.
-pub fn label_token_ids(tok: &GgufTokenizer, word: &str) -> Result<Vec<u32>> {
-    let mut ids = Vec::new();
-    for variant in [word.to_string(), format!(" {word}")] {
-        if let Some(&id) = tok.encode(&variant)?.first() {
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
-    }
-    if ids.is_empty() {
-        return Err(Error::Tokenizer(format!(
-            "the label {word:?} encodes to nothing"
-        )));
-    }
-    Ok(ids)
-}
-
-impl LabelTokens {
-    pub fn from_tokenizer(tok: &GgufTokenizer) -> Result<Self> {
-        let ids = |letter: &str| -> Result<Vec<u32>> {
-            let mut ids = Vec::new();
-            for variant in [letter.to_string(), format!(" {letter}")] {
-                let enc = tok.encode(&variant)?;
-                if let [id] = enc[..] {
-                    if !ids.contains(&id) {
-                        ids.push(id);
-                    }
-                }
-            }
-            if ids.is_empty() {
-                return Err(Error::Tokenizer(format!(
-                    "no single token spells the label {letter:?}"
-                )));
-            }
-            Ok(ids)
-        };
-        let labels = Self {
-            a: ids("A")?,
-            b: ids("B")?,
-        };
-        if labels.a.iter().any(|id| labels.b.contains(id)) {
-            return Err(Error::Tokenizer("labels A and B share a token".into()));
-        }
-        Ok(labels)
-    }
-}
-
-/// The scorer's reading of one rendered prompt.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct OptionScore {
-    /// P(A) / (P(A) + P(B)), each summed over the label's token spellings.
-    pub p_a: f64,
-    /// (P(A) + P(B)) as a share of the whole next-token distribution.
-    pub label_mass: f64,
-}
-
-/// The first token whose logit is NaN or +inf. -inf is a legitimate "never" from some models;
-/// NaN and +inf are numerical failures.
-pub fn first_non_finite(logits: &[f32]) -> Option<usize> {
-    logits
-        .iter()
-        .position(|v| v.is_nan() || *v == f32::INFINITY)
-}
-
-/// Softmax of one row of logits restricted to the labels, computed in f64.
-pub fn score_row(logits: &[f32], labels: &LabelTokens) -> std::result::Result<OptionScore, String> {
-    let (p, mass) = label_distribution(logits, &[&labels.a, &labels.b])?;
-    Ok(OptionScore {
-        p_a: p[0],
-        label_mass: mass,
-    })
-}
-
-/// The next-token distribution restricted to a set of labels (each summed over its token
-/// spellings) and renormalised, with the labels' share of the whole distribution. The scorer
-/// reads two labels (A, B), the judge three (A, B, Neither).
-pub fn label_distribution(
-    logits: &[f32],
-    labels: &[&[u32]],
-) -> std::result::Result<(Vec<f64>, f64), String> {
-    if let Some(i) = first_non_finite(logits) {
-        return Err(format!("logit of token {i} is {}", logits[i]));
-    }
-    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
-    let sum: f64 = logits.iter().map(|&v| (v as f64 - max).exp()).sum();
-    let masses: Vec<f64> = labels
-        .iter()
-        .map(|ids| {
-            ids.iter()
-                .map(|&i| (logits[i as usize] as f64 - max).exp())
-                .sum::<f64>()
-                / sum
-        })
-        .collect();
-    let total: f64 = masses.iter().sum();
-    if total <= 0.0 {
-        return Err("every label has zero probability".into());
-    }
-    Ok((masses.iter().map(|m| m / total).collect(), total))
-}
 
 /// Tokenize rendered prompt text with exactly one BOS where the model wants one: a template
 /// that already writes the BOS token does not get a second.
@@ -178,7 +68,8 @@ pub fn token_budget_batches(
     (out, padded)
 }
 
-/// A loaded model with everything needed to turn a user turn into an option score.
+/// A loaded model with everything needed to turn a user turn into next-token logits
+/// (`item_scorer::ItemScorer` reads them into an item's score).
 pub struct Scorer {
     pub model: Box<dyn CausalLm>,
     pub tokenizer: GgufTokenizer,
@@ -283,34 +174,10 @@ impl Scorer {
         Ok((text, ids))
     }
 
-    /// Score a batch of tokenized prompts; `names` label rows in error messages. With
-    /// `share_prefix`, consecutive rows in runs of `share_prefix` (the option orders of one
-    /// item) run their common prefix once.
-    pub fn score(
-        &self,
-        rows: &[&[u32]],
-        share_prefix: usize,
-        names: &[String],
-    ) -> Result<Vec<OptionScore>> {
-        crate::kernels::score_rows(&self.logits_tensor(rows, share_prefix)?, &self.labels)?
-            .into_iter()
-            .zip(names)
-            .map(|(score, name)| {
-                score.map_err(|detail| Error::NonFinite {
-                    item: name.clone(),
-                    detail,
-                })
-            })
-            .collect()
-    }
-
-    /// Next-token logits at the last position of each row (see `score` for `share_prefix`).
-    pub fn next_token_logits(&self, rows: &[&[u32]], share_prefix: usize) -> Result<Vec<Vec<f32>>> {
-        Ok(self.logits_tensor(rows, share_prefix)?.to_vec2::<f32>()?)
-    }
-
-    /// The same logits as a (rows, vocab) f32 tensor on the model's device.
-    fn logits_tensor(&self, rows: &[&[u32]], share_prefix: usize) -> Result<Tensor> {
+    /// Next-token logits at the last position of each row, a (rows, vocab) f32 tensor on the
+    /// model's device. With `share_prefix`, consecutive rows in runs of `share_prefix` (the
+    /// option orders of one item) run their common prefix once.
+    pub fn next_token_logits(&self, rows: &[&[u32]], share_prefix: usize) -> Result<Tensor> {
         if share_prefix > 1 {
             let groups: Vec<PrefixGroup> =
                 rows.chunks(share_prefix).map(PrefixGroup::split).collect();
@@ -345,36 +212,5 @@ mod tests {
         // One item over the budget still runs, alone.
         let (b, _) = token_budget_batches(&items, 8, 1);
         assert_eq!(b.len(), 8);
-    }
-
-    #[test]
-    fn label_probabilities_sum_spellings_and_normalise() {
-        let labels = LabelTokens {
-            a: vec![1, 2],
-            b: vec![3],
-        };
-        // exp(0) for A twice, exp(0) for B, the rest very unlikely.
-        let logits = [-30.0, 0.0, 0.0, 0.0, -30.0];
-        let s = score_row(&logits, &labels).unwrap();
-        assert!((s.p_a - 2.0 / 3.0).abs() < 1e-12);
-        assert!((s.label_mass - 1.0).abs() < 1e-9);
-        let logits = [0.0, 0.0, f32::NEG_INFINITY, 0.0, 0.0];
-        let s = score_row(&logits, &labels).unwrap();
-        assert!((s.p_a - 0.5).abs() < 1e-12);
-        let s = score_row(&[0.0, 0.0, f32::INFINITY, 0.0], &labels).unwrap_err();
-        assert!(s.contains("token 2"), "{s}");
-        let s = score_row(&[0.0, f32::NAN, 0.0, 0.0], &labels).unwrap_err();
-        assert!(s.contains("NaN"), "{s}");
-    }
-
-    #[test]
-    fn label_mass_is_share_of_whole_distribution() {
-        let labels = LabelTokens {
-            a: vec![0],
-            b: vec![1],
-        };
-        let s = score_row(&[0.0, 0.0, 0.0, 0.0], &labels).unwrap();
-        assert!((s.label_mass - 0.5).abs() < 1e-12);
-        assert!((s.p_a - 0.5).abs() < 1e-12);
     }
 }

@@ -1,19 +1,15 @@
-//! Rendering prompts: the personas user turn (`prompts/templates/personas.jinja`) and the
-//! model's own chat template (GGUF `tokenizer.chat_template`), both with minijinja.
+//! Rendering prompts: the five user turns (`prompts/templates/*.jinja`: personas,
+//! multilingual, judge, and the two free-text ones of `run --mode generate`) through one
+//! rendering path, `TurnTemplate::render`, and the model's own chat template (GGUF
+//! `tokenizer.chat_template`), both with minijinja.
 
 use crate::prompts::PromptItem;
 use crate::{Error, Result};
 use minijinja::{context, Environment};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
-const PERSONAS_TEMPLATE: &str = include_str!("../prompts/templates/personas.jinja");
 const PLAIN_CHAT_TEMPLATE: &str = include_str!("../prompts/templates/plain.jinja");
-const MULTILINGUAL_TEMPLATE: &str = include_str!("../prompts/templates/multilingual.jinja");
-const JUDGE_TEMPLATE: &str = include_str!("../prompts/templates/judge.jinja");
-const PERSONAS_GENERATE_TEMPLATE: &str =
-    include_str!("../prompts/templates/personas_generate.jinja");
-const MULTILINGUAL_GENERATE_TEMPLATE: &str =
-    include_str!("../prompts/templates/multilingual_generate.jinja");
 
 /// Which option is shown first, as "A".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -27,26 +23,127 @@ impl Order {
     pub const BOTH: [Order; 2] = [Order::HighFirst, Order::LowFirst];
 }
 
+/// A user turn's template: its file in prompts/templates/ and what it calls the two actions.
+/// What else it reads (persona_name, request, reply, choose, answer, request_has_choice) is
+/// in each file's header; it is handed all of `TurnTexts` and uses those.
+#[derive(Debug, Clone, Copy)]
+pub struct TurnTemplate {
+    file: &'static str,
+    source: &'static str,
+    /// The two actions' variables, in the order shown: answer options (`option_a`,
+    /// `option_b`) where the scorer reads a letter, a written-out list (`action_1`,
+    /// `action_2`) where the model writes advice.
+    actions: [&'static str; 2],
+}
+
+const OPTIONS: [&str; 2] = ["option_a", "option_b"];
+const LISTED: [&str; 2] = ["action_1", "action_2"];
+
+/// The personas approach's turn, read by its answer letter.
+pub const PERSONAS: TurnTemplate = TurnTemplate {
+    file: "personas.jinja",
+    source: include_str!("../prompts/templates/personas.jinja"),
+    actions: OPTIONS,
+};
+/// The multilingual approach's turn, read by its answer letter.
+pub const MULTILINGUAL: TurnTemplate = TurnTemplate {
+    file: "multilingual.jinja",
+    source: include_str!("../prompts/templates/multilingual.jinja"),
+    actions: OPTIONS,
+};
+/// The judge's turn: which of the two actions a reply recommends (A, B or Neither).
+pub const JUDGE: TurnTemplate = TurnTemplate {
+    file: "judge.jinja",
+    source: include_str!("../prompts/templates/judge.jinja"),
+    actions: OPTIONS,
+};
+/// The personas approach's turn asking for free-text advice.
+pub const PERSONAS_GENERATE: TurnTemplate = TurnTemplate {
+    file: "personas_generate.jinja",
+    source: include_str!("../prompts/templates/personas_generate.jinja"),
+    actions: LISTED,
+};
+/// The multilingual approach's turn asking for free-text advice.
+pub const MULTILINGUAL_GENERATE: TurnTemplate = TurnTemplate {
+    file: "multilingual_generate.jinja",
+    source: include_str!("../prompts/templates/multilingual_generate.jinja"),
+    actions: LISTED,
+};
+
+/// The texts a user turn is rendered from; a template reads those it names and the rest stay
+/// empty. Every text but the persona name (the country table's) is trimmed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TurnTexts<'a> {
+    /// Empty leaves the persona sentence out (the control condition, `countries::control()`).
+    pub persona_name: &'a str,
+    pub request: &'a str,
+    pub high_action: &'a str,
+    pub low_action: &'a str,
+    /// The request already ends with the paper's choose-a-side sentence.
+    pub request_has_choice: bool,
+    /// "Choose one side." in the target language (multilingual).
+    pub choose: &'a str,
+    /// "Answer with the letter of the option you choose: A or B." in the target language.
+    pub answer: &'a str,
+    /// The reply the judge reads.
+    pub reply: &'a str,
+}
+
+impl<'a> TurnTexts<'a> {
+    /// A prompt item's texts with the persona of `persona_name`.
+    pub fn personas(persona_name: &'a str, item: &'a PromptItem) -> Self {
+        Self {
+            persona_name,
+            request: &item.request,
+            high_action: &item.high_action,
+            low_action: &item.low_action,
+            request_has_choice: item.request_has_choice,
+            ..Self::default()
+        }
+    }
+
+    /// A translated item's texts.
+    pub fn translated(item: &TranslatedItem<'a>) -> Self {
+        Self {
+            request: item.request,
+            high_action: item.high_action,
+            low_action: item.low_action,
+            request_has_choice: item.request_has_choice,
+            choose: item.choose,
+            answer: item.answer,
+            ..Self::default()
+        }
+    }
+}
+
+impl TurnTemplate {
+    /// The user turn of `texts` with the two actions shown in `order`.
+    pub fn render(&self, texts: &TurnTexts, order: Order) -> Result<String> {
+        let (first, second) = match order {
+            Order::HighFirst => (texts.high_action, texts.low_action),
+            Order::LowFirst => (texts.low_action, texts.high_action),
+        };
+        let mut vars: BTreeMap<&str, minijinja::Value> = BTreeMap::from([
+            ("persona_name", texts.persona_name.into()),
+            ("request", texts.request.trim().into()),
+            ("reply", texts.reply.trim().into()),
+            ("choose", texts.choose.trim().into()),
+            ("answer", texts.answer.trim().into()),
+            ("request_has_choice", texts.request_has_choice.into()),
+        ]);
+        vars.insert(self.actions[0], first.trim().into());
+        vars.insert(self.actions[1], second.trim().into());
+        Environment::new()
+            .render_str(self.source, vars)
+            .map_err(|e| Error::Template(format!("prompts/templates/{}: {e:#}", self.file)))
+    }
+}
+
 /// The personas approach's user message for one item and option order. An empty
 /// `persona_name` (the control condition, `countries::control()`) leaves the persona sentence
 /// out.
 pub fn personas_user_turn(persona_name: &str, item: &PromptItem, order: Order) -> Result<String> {
-    let (a, b) = match order {
-        Order::HighFirst => (&item.high_action, &item.low_action),
-        Order::LowFirst => (&item.low_action, &item.high_action),
-    };
-    let env = Environment::new();
-    env.render_str(
-        PERSONAS_TEMPLATE,
-        context! {
-            persona_name => persona_name,
-            request => item.request.trim(),
-            option_a => a,
-            option_b => b,
-            request_has_choice => item.request_has_choice,
-        },
-    )
-    .map_err(|e| Error::Template(format!("prompts/templates/personas.jinja: {e:#}")))
+    PERSONAS.render(&TurnTexts::personas(persona_name, item), order)
 }
 
 /// The translated texts of one item for the multilingual approach.
@@ -63,23 +160,7 @@ pub struct TranslatedItem<'a> {
 
 /// The multilingual approach's user message for one item and option order.
 pub fn multilingual_user_turn(item: &TranslatedItem, order: Order) -> Result<String> {
-    let (a, b) = match order {
-        Order::HighFirst => (item.high_action, item.low_action),
-        Order::LowFirst => (item.low_action, item.high_action),
-    };
-    Environment::new()
-        .render_str(
-            MULTILINGUAL_TEMPLATE,
-            context! {
-                request => item.request.trim(),
-                choose => item.choose.trim(),
-                option_a => a.trim(),
-                option_b => b.trim(),
-                answer => item.answer.trim(),
-                request_has_choice => item.request_has_choice,
-            },
-        )
-        .map_err(|e| Error::Template(format!("prompts/templates/multilingual.jinja: {e:#}")))
+    MULTILINGUAL.render(&TurnTexts::translated(item), order)
 }
 
 /// The judge's user message: which of the two actions, shown in `order`, a reply recommends.
@@ -90,21 +171,14 @@ pub fn judge_user_turn(
     low_action: &str,
     order: Order,
 ) -> Result<String> {
-    let (a, b) = match order {
-        Order::HighFirst => (high_action, low_action),
-        Order::LowFirst => (low_action, high_action),
+    let texts = TurnTexts {
+        request,
+        reply,
+        high_action,
+        low_action,
+        ..TurnTexts::default()
     };
-    Environment::new()
-        .render_str(
-            JUDGE_TEMPLATE,
-            context! {
-                request => request.trim(),
-                reply => reply.trim(),
-                option_a => a.trim(),
-                option_b => b.trim(),
-            },
-        )
-        .map_err(|e| Error::Template(format!("prompts/templates/judge.jinja: {e:#}")))
+    JUDGE.render(&texts, order)
 }
 
 /// The personas approach's user message asking for free-text advice (`run --mode
@@ -115,47 +189,13 @@ pub fn personas_generate_turn(
     item: &PromptItem,
     order: Order,
 ) -> Result<String> {
-    let (first, second) = match order {
-        Order::HighFirst => (&item.high_action, &item.low_action),
-        Order::LowFirst => (&item.low_action, &item.high_action),
-    };
-    Environment::new()
-        .render_str(
-            PERSONAS_GENERATE_TEMPLATE,
-            context! {
-                persona_name => persona_name,
-                request => item.request.trim(),
-                action_1 => first.trim(),
-                action_2 => second.trim(),
-                request_has_choice => item.request_has_choice,
-            },
-        )
-        .map_err(|e| Error::Template(format!("prompts/templates/personas_generate.jinja: {e:#}")))
+    PERSONAS_GENERATE.render(&TurnTexts::personas(persona_name, item), order)
 }
 
 /// The multilingual approach's user message asking for free-text advice; `item.answer` is
 /// not used.
 pub fn multilingual_generate_turn(item: &TranslatedItem, order: Order) -> Result<String> {
-    let (first, second) = match order {
-        Order::HighFirst => (item.high_action, item.low_action),
-        Order::LowFirst => (item.low_action, item.high_action),
-    };
-    Environment::new()
-        .render_str(
-            MULTILINGUAL_GENERATE_TEMPLATE,
-            context! {
-                request => item.request.trim(),
-                choose => item.choose.trim(),
-                action_1 => first.trim(),
-                action_2 => second.trim(),
-                request_has_choice => item.request_has_choice,
-            },
-        )
-        .map_err(|e| {
-            Error::Template(format!(
-                "prompts/templates/multilingual_generate.jinja: {e:#}"
-            ))
-        })
+    MULTILINGUAL_GENERATE.render(&TurnTexts::translated(item), order)
 }
 
 /// A chat template ready to render conversations into the model's prompt text.
@@ -350,6 +390,57 @@ mod tests {
         assert_eq!(
             multilingual_generate_turn(&t, Order::LowFirst).unwrap(),
             "Dois-je partir ? Choisissez un camp.\n\n- Rester\n- Partir"
+        );
+    }
+
+    #[test]
+    fn every_turn_trims_its_texts_the_same_way() {
+        // Whitespace around an action or the request, as a hand-written prompt set may carry:
+        // every template shows the trimmed text (the personas turn once showed it as given).
+        let mut padded = item(false);
+        padded.request = "  Should I move away or stay?\n".into();
+        padded.high_action = " Move away\n".into();
+        padded.low_action = "Stay with family  ".into();
+        for render in [personas_user_turn, personas_generate_turn] {
+            assert_eq!(
+                render("Japan", &padded, Order::HighFirst).unwrap(),
+                render("Japan", &item(false), Order::HighFirst).unwrap()
+            );
+        }
+        let reply = "\n Move away. \n";
+        assert_eq!(
+            judge_user_turn(
+                &padded.request,
+                reply,
+                " Move away\n",
+                " Stay ",
+                Order::LowFirst
+            )
+            .unwrap(),
+            judge_user_turn(
+                "Should I move away or stay?",
+                "Move away.",
+                "Move away",
+                "Stay",
+                Order::LowFirst
+            )
+            .unwrap()
+        );
+        // Each template gets its own names for the two actions.
+        let texts = TurnTexts::personas("", &padded);
+        let listed = PERSONAS_GENERATE.render(&texts, Order::LowFirst).unwrap();
+        assert!(
+            listed.ends_with("- Stay with family\n- Move away"),
+            "{listed:?}"
+        );
+        let lettered = PERSONAS.render(&texts, Order::LowFirst).unwrap();
+        assert!(
+            lettered.contains("A) Stay with family\nB) Move away\n"),
+            "{lettered:?}"
+        );
+        assert!(
+            !lettered.contains("imagining"),
+            "control: no persona sentence"
         );
     }
 

@@ -306,10 +306,7 @@ pub fn verify(
         &chosen,
         |scorer, &b| run::score_batch(scorer, &work[batches[b].clone()]),
         |_, j, scores| {
-            for (w, s2) in work[batches[chosen[j]].clone()]
-                .iter()
-                .zip(scores.chunks(2))
-            {
+            for (w, s2) in work[batches[chosen[j]].clone()].iter().zip(&scores) {
                 let Some(old) = recorded.get(&key_of(w)) else {
                     continue; // not finished in the run: nothing to compare
                 };

@@ -1,5 +1,5 @@
 //! The engine on a CUDA GPU against its CPU reference: the fused label-softmax kernel
-//! (kernels/label_softmax.cu) against `scorer::score_row`, and the decoder on the GPU against
+//! (kernels/label_softmax.cu) against `readout::label_distribution`, over two labels and three, and the decoder on the GPU against
 //! the same Hugging Face fixtures the CPU tests use (tests/fixtures/families, quant).
 //!
 //! Needs `--features cuda` and a GPU. bench/build-cuda.sh builds this binary with `--no-run`
@@ -9,9 +9,9 @@
 mod common;
 use candle_core::{DType, Device, Tensor};
 use hofbench::gguf::GgufFile;
-use hofbench::kernels::{score_rows, LabelSoftmax};
+use hofbench::kernels::{label_readings, LabelSoftmax};
 use hofbench::models::{self, CausalLm, PrefixGroup, WeightFormat};
-use hofbench::scorer::LabelTokens;
+use hofbench::readout::Unreadable;
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -31,7 +31,7 @@ fn fixtures() -> PathBuf {
 
 /// Seeded logits: rows of growing spread (0.1 to 30, so some rows put nearly all mass on one
 /// token), a few -inf entries ("never"), and in the last row the labels as the top tokens.
-fn seeded_logits(rows: usize, vocab: usize, labels: &LabelTokens, seed: u64) -> Vec<f32> {
+fn seeded_logits(rows: usize, vocab: usize, labels: &[&[u32]], seed: u64) -> Vec<f32> {
     let mut state = seed;
     let mut uniform = || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -51,13 +51,13 @@ fn seeded_logits(rows: usize, vocab: usize, labels: &LabelTokens, seed: u64) -> 
         }
     }
     let last = (rows - 1) * vocab;
-    for (k, &id) in labels.a.iter().chain(&labels.b).enumerate() {
+    for (k, &id) in labels.iter().flat_map(|l| l.iter()).enumerate() {
         out[last + id as usize] = 40.0 - k as f32;
     }
     out
 }
 
-fn readings(logits: &Tensor, rows: &[u32], labels: &LabelTokens) -> Vec<Vec<f32>> {
+fn readings(logits: &Tensor, rows: &[u32], labels: &[&[u32]]) -> Vec<Vec<f32>> {
     logits
         .apply_op1_no_bwd(&LabelSoftmax { rows, labels })
         .unwrap()
@@ -65,25 +65,29 @@ fn readings(logits: &Tensor, rows: &[u32], labels: &LabelTokens) -> Vec<Vec<f32>
         .unwrap()
 }
 
-/// GPU readings against the CPU reference: the same first bad token, P(A) within 1e-5, the
-/// label mass within 1e-5 relative.
+/// GPU readings against the CPU reference (N labels, then the mass, then the first bad token):
+/// the same first bad token, each P within 1e-5, the label mass within 1e-5 relative.
 fn assert_close(what: &str, gpu: &[Vec<f32>], cpu: &[Vec<f32>]) {
     assert_eq!(gpu.len(), cpu.len(), "{what}");
     for (r, (g, c)) in gpu.iter().zip(cpu).enumerate() {
-        assert_eq!(g[2], c[2], "{what} row {r}: first non-finite token");
-        if c[2] >= 0.0 {
+        assert_eq!(g.len(), c.len(), "{what} row {r}: width");
+        let n = c.len() - 2;
+        assert_eq!(g[n + 1], c[n + 1], "{what} row {r}: first non-finite token");
+        if c[n + 1] >= 0.0 {
             continue;
         }
-        if c[1] == 0.0 {
-            assert_eq!(g[1], 0.0, "{what} row {r}: zero label mass");
+        if c[n] == 0.0 {
+            assert_eq!(g[n], 0.0, "{what} row {r}: zero label mass");
             continue;
         }
+        for l in 0..n {
+            assert!(
+                (g[l] - c[l]).abs() <= 1e-5,
+                "{what} row {r}: P(label {l}) {g:?} vs {c:?}"
+            );
+        }
         assert!(
-            (g[0] - c[0]).abs() <= 1e-5,
-            "{what} row {r}: P(A) {g:?} vs {c:?}"
-        );
-        assert!(
-            (g[1] - c[1]).abs() <= 1e-5 * c[1].abs().max(1e-30),
+            (g[n] - c[n]).abs() <= 1e-5 * c[n].abs().max(1e-30),
             "{what} row {r}: label mass {g:?} vs {c:?}"
         );
     }
@@ -94,70 +98,83 @@ fn label_softmax_matches_the_cpu_scorer() {
     let gpu = gpu();
     // Vocabularies of the supported families (SmolLM2, Llama 3, Gemma 3) and an odd one.
     for (vocab, seed) in [(1003, 1), (49_152, 2), (128_256, 3), (262_144, 4)] {
-        let labels = LabelTokens {
-            a: vec![1, vocab as u32 - 1],
-            b: vec![2],
-        };
-        let rows = 9;
-        let data = seeded_logits(rows, vocab, &labels, seed);
-        let cpu_logits = Tensor::from_vec(data, (rows, vocab), &Device::Cpu).unwrap();
-        let gpu_logits = cpu_logits.to_device(&gpu).unwrap();
-        // A gather that repeats and reorders rows.
-        let gather = [8u32, 0, 3, 3, 7, 1, 2, 4, 5, 6];
-        for dtype in [DType::F32, DType::BF16] {
-            let c = readings(&cpu_logits.to_dtype(dtype).unwrap(), &gather, &labels);
-            let g = readings(&gpu_logits.to_dtype(dtype).unwrap(), &gather, &labels);
-            assert_close(&format!("vocab {vocab} {dtype:?}"), &g, &c);
-            // The labels top the last row: nearly all the mass, P(A) = (e^40 + e^39) / (.. + e^38).
-            assert!(c[0][1] > 0.99 && c[0][0] > 0.7, "{c:?}");
+        let (a, b, neither) = (vec![1, vocab as u32 - 1], vec![2], vec![5, 6]);
+        // The scorer's A and B, and the judge's A, B and Neither.
+        let two: [&[u32]; 2] = [&a, &b];
+        let three: [&[u32]; 3] = [&a, &b, &neither];
+        for labels in [&two[..], &three[..]] {
+            let rows = 9;
+            let data = seeded_logits(rows, vocab, labels, seed);
+            let cpu_logits = Tensor::from_vec(data, (rows, vocab), &Device::Cpu).unwrap();
+            let gpu_logits = cpu_logits.to_device(&gpu).unwrap();
+            // A gather that repeats and reorders rows.
+            let gather = [8u32, 0, 3, 3, 7, 1, 2, 4, 5, 6];
+            for dtype in [DType::F32, DType::BF16] {
+                let c = readings(&cpu_logits.to_dtype(dtype).unwrap(), &gather, labels);
+                let g = readings(&gpu_logits.to_dtype(dtype).unwrap(), &gather, labels);
+                let what = format!("vocab {vocab} {} labels {dtype:?}", labels.len());
+                assert_close(&what, &g, &c);
+                // The labels top the last row: nearly all the mass, on label 0 most.
+                let n = labels.len();
+                assert!(c[0][n] > 0.99 && c[0][0] > 0.6, "{c:?}");
+            }
         }
     }
 }
 
 #[test]
 fn label_softmax_flags_the_first_non_finite_logit_like_the_cpu_scorer() {
-    let labels = LabelTokens {
-        a: vec![10],
-        b: vec![20],
-    };
+    let (a, b, neither) = (vec![10u32], vec![20u32], vec![30u32]);
     let vocab = 5000;
     let mut data = vec![0.5f32; 4 * vocab];
     data[700] = f32::INFINITY;
     data[500] = f32::NAN;
     data[vocab + 3] = f32::INFINITY;
-    // Row 2: both labels never, the rest finite.
+    // Row 2: A and B never, the rest finite.
     data[2 * vocab + 10] = f32::NEG_INFINITY;
     data[2 * vocab + 20] = f32::NEG_INFINITY;
     let cpu_logits = Tensor::from_vec(data, (4, vocab), &Device::Cpu).unwrap();
     let gpu_logits = cpu_logits.to_device(&gpu()).unwrap();
     let all = [0u32, 1, 2, 3];
-    let (c, g) = (
-        readings(&cpu_logits, &all, &labels),
-        readings(&gpu_logits, &all, &labels),
-    );
-    assert_close("non-finite", &g, &c);
-    assert_eq!(
-        (c[0][2], c[1][2], c[2][2], c[3][2]),
-        (500.0, 3.0, -1.0, -1.0)
-    );
-    // The scorer's messages are the same on both devices.
-    let cpu_scores = score_rows(&cpu_logits, &labels).unwrap();
-    let gpu_scores = score_rows(&gpu_logits, &labels).unwrap();
-    for (c, g) in cpu_scores.iter().zip(&gpu_scores) {
-        match (c, g) {
-            (Err(c), Err(g)) => assert_eq!(c, g),
-            (Ok(c), Ok(g)) => assert!((c.p_a - g.p_a).abs() <= 1e-6, "{c:?} vs {g:?}"),
-            _ => panic!("CPU {c:?} vs GPU {g:?}"),
+    let two: [&[u32]; 2] = [&a, &b];
+    let three: [&[u32]; 3] = [&a, &b, &neither];
+    for labels in [&two[..], &three[..]] {
+        let n = labels.len();
+        let (c, g) = (
+            readings(&cpu_logits, &all, labels),
+            readings(&gpu_logits, &all, labels),
+        );
+        assert_close("non-finite", &g, &c);
+        assert_eq!(
+            (c[0][n + 1], c[1][n + 1], c[2][n + 1], c[3][n + 1]),
+            (500.0, 3.0, -1.0, -1.0)
+        );
+        // The scorer's readings are the same on both devices.
+        let cpu_scores = label_readings(&cpu_logits, labels).unwrap();
+        let gpu_scores = label_readings(&gpu_logits, labels).unwrap();
+        for (c, g) in cpu_scores.iter().zip(&gpu_scores) {
+            match (c, g) {
+                (Err(c), Err(g)) => assert_eq!(c.to_string(), g.to_string()),
+                (Ok(c), Ok(g)) => {
+                    for (pc, pg) in c.p.iter().zip(&g.p) {
+                        assert!((pc - pg).abs() <= 1e-6, "{c:?} vs {g:?}");
+                    }
+                }
+                _ => panic!("CPU {c:?} vs GPU {g:?}"),
+            }
+        }
+        assert_eq!(
+            gpu_scores[0].as_ref().unwrap_err().to_string(),
+            "logit of token 500 is NaN"
+        );
+        // Two labels: both never is unreadable; with Neither finite it is readable.
+        if n == 2 {
+            assert_eq!(gpu_scores[2], Err(Unreadable::NoLabelMass));
+        } else {
+            let d = gpu_scores[2].as_ref().unwrap();
+            assert!(d.p[2] > 0.999 && d.p[0] == 0.0, "{d:?}");
         }
     }
-    assert_eq!(
-        gpu_scores[0].as_ref().unwrap_err(),
-        "logit of token 500 is NaN"
-    );
-    assert_eq!(
-        gpu_scores[2].as_ref().unwrap_err(),
-        "both labels have zero probability"
-    );
 }
 
 fn last_logits(model: &dyn CausalLm, rows: &[Vec<u32>]) -> Vec<Vec<f32>> {

@@ -188,6 +188,7 @@ fn hf_folder_prompt_has_one_bos_and_scores_like_transformers() {
         hofbench::scorer::Scorer::load(&dir().join("gemma3"), &Device::Cpu, WeightFormat::F32)
             .unwrap();
     assert!(scorer.chat.from_model);
+    let mut encoded = Vec::new();
     for order in chat["orders"].as_array().unwrap() {
         let content = order["content"].as_str().unwrap();
         let (text, ids) = scorer.encode_user_turn(content).unwrap();
@@ -205,10 +206,24 @@ fn hf_folder_prompt_has_one_bos_and_scores_like_transformers() {
                 .count(),
             1
         );
-        let s = scorer.score(&[&ids], 1, &["x".into()]).unwrap()[0];
-        let p_a = order["p_a"].as_f64().unwrap();
-        assert!((s.p_a - p_a).abs() <= 1e-4, "{} vs {p_a}", s.p_a);
+        encoded.push(ids);
     }
+    // The two orders (high action first, then low) as `run` scores them: order 0's P(high) is
+    // its P(A), order 1's is 1 - P(A).
+    let item = hofbench::item_scorer::EncodedItem {
+        orders: [&encoded[0][..], &encoded[1][..]],
+        name: "Japan/idv".into(),
+    };
+    let s = hofbench::item_scorer::ItemScorer::new(&scorer)
+        .score(&[item])
+        .unwrap()
+        .remove(0);
+    let p_a = |k: usize| chat["orders"][k]["p_a"].as_f64().unwrap();
+    let want = [p_a(0), 1.0 - p_a(1)];
+    for (got, want) in s.p_high_by_order.iter().zip(want) {
+        assert!((got - want).abs() <= 1e-4, "{got} vs {want}");
+    }
+    assert!((s.p_high - (want[0] + want[1]) / 2.0).abs() <= 1e-4);
 }
 
 /// `--model owner/name` finds a snapshot in an offline hub cache ($HF_HUB_CACHE) and runs

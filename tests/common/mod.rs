@@ -3,8 +3,9 @@
 #![allow(dead_code)]
 
 use hofbench::fetch;
+use hofbench::item_scorer::{EncodedItem, ItemScorer};
 use hofbench::models::WeightFormat;
-use hofbench::scorer::{score_row, Scorer};
+use hofbench::scorer::Scorer;
 use serde_json::Value;
 
 /// A JSON array of token ids.
@@ -40,27 +41,49 @@ pub fn card_scorer(card: &str, format: WeightFormat) -> Scorer {
     Scorer::load(&path, &candle_core::Device::Cpu, format).unwrap()
 }
 
-/// (p_a, label_mass, argmax) of each row, run in batches of `batch` rows.
-pub fn score_all(scorer: &Scorer, rows: &[Vec<u32>], batch: usize) -> Vec<(f64, f64, usize)> {
-    let mut out = Vec::new();
-    for chunk in rows.chunks(batch) {
+/// (P(A), label mass) of each row through the production path, `ItemScorer::score`, `batch`
+/// items per forward pass: consecutive rows are an item's two orders (their common prefix run
+/// once), an odd last row is paired with itself. Order 0 reads P(high) as P(A), order 1 as
+/// 1 - P(A), so row 2k's P(A) is its item's `p_high_by_order[0]` and row 2k + 1's is
+/// 1 - `p_high_by_order[1]`.
+pub fn score_all(scorer: &Scorer, rows: &[Vec<u32>], batch: usize) -> Vec<(f64, f64)> {
+    let items: Vec<EncodedItem> = rows
+        .chunks(2)
+        .enumerate()
+        .map(|(k, pair)| EncodedItem {
+            orders: [&pair[0][..], &pair[pair.len() - 1][..]],
+            name: format!("rows {} and {}", 2 * k, 2 * k + pair.len() - 1),
+        })
+        .collect();
+    let scorer = ItemScorer::new(scorer);
+    let mut out = Vec::with_capacity(rows.len());
+    for chunk in items.chunks(batch) {
+        for score in scorer.score(chunk).unwrap() {
+            out.push((score.p_high_by_order[0], score.label_mass[0]));
+            out.push((1.0 - score.p_high_by_order[1], score.label_mass[1]));
+        }
+    }
+    out.truncate(rows.len());
+    out
+}
+
+/// The most likely next token of each row (`Scorer::next_token_logits`, 8 rows a pass).
+pub fn top_tokens(scorer: &Scorer, rows: &[Vec<u32>]) -> Vec<usize> {
+    let mut out = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(8) {
         let refs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
         let logits = scorer
-            .model
-            .next_token_logits(&refs)
+            .next_token_logits(&refs, 1)
             .unwrap()
             .to_vec2::<f32>()
             .unwrap();
-        for row in logits {
-            let s = score_row(&row, &scorer.labels).unwrap();
-            let argmax = row
-                .iter()
+        out.extend(logits.iter().map(|row| {
+            row.iter()
                 .enumerate()
                 .max_by(|a, b| a.1.total_cmp(b.1))
                 .unwrap()
-                .0;
-            out.push((s.p_a, s.label_mass, argmax));
-        }
+                .0
+        }));
     }
     out
 }
@@ -77,11 +100,11 @@ pub fn quantized_storage_matches_f32(card: &str, fx: &Value) -> (f64, f64) {
     let items = fx["items"].as_array().unwrap();
     let rows: Vec<Vec<u32>> = items.iter().map(|it| ids(&it["input_ids"])).collect();
     let (mut worst_f32, mut worst_hf) = (0.0f64, 0.0f64);
-    for (it, ((p_q, mass_q, top_q), (p_f, _, _))) in items.iter().zip(
-        score_all(&q, &rows, 4)
-            .into_iter()
-            .zip(score_all(&f, &rows, 4)),
-    ) {
+    let scores = score_all(&q, &rows, 4)
+        .into_iter()
+        .zip(top_tokens(&q, &rows))
+        .zip(score_all(&f, &rows, 4));
+    for (it, (((p_q, mass_q), top_q), (p_f, _))) in items.iter().zip(scores) {
         let hf = &it["hf"];
         let p_hf = hf["p_a"].as_f64().unwrap();
         worst_f32 = worst_f32.max((p_q - p_f).abs());
