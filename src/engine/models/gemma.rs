@@ -11,7 +11,7 @@
 use super::decoder::{inv_freq, Activation, Decoder, LayerAttention, RopeScaling, Spec};
 use super::weights::{GgufWeights, SafetensorsWeights};
 use super::WeightFormat;
-use crate::gguf::GgufFile;
+use crate::engine::gguf::GgufFile;
 use crate::{Error, Result};
 use candle_core::Device;
 use serde::Deserialize;

@@ -3,7 +3,7 @@
 
 use super::matrix::{Embedding, Matrix};
 use super::WeightFormat;
-use crate::gguf::GgufFile;
+use crate::engine::gguf::GgufFile;
 use crate::{Error, Result};
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Tensor};

@@ -10,7 +10,7 @@ pub mod random;
 pub mod rowdot;
 pub mod weights;
 
-use crate::gguf::GgufFile;
+use crate::engine::gguf::GgufFile;
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use std::path::Path;

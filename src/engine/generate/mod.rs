@@ -3,11 +3,10 @@
 //! Hugging Face's sampling processors ([`sampling`]) and one RNG stream per result row, so a
 //! row's reply does not depend on the batch it ran in, its neighbours or a resume.
 
-pub mod run;
 pub mod sampling;
 
-use crate::models::CausalLm;
-use crate::tokenizer::GgufTokenizer;
+use crate::engine::models::CausalLm;
+use crate::engine::tokenizer::GgufTokenizer;
 use crate::Result;
 pub use sampling::{RowRng, Sampling};
 use std::collections::HashSet;
