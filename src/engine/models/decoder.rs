@@ -9,7 +9,8 @@
 
 use super::matrix::{Embedding, Fused, Matrix};
 use super::weights::{LayerWeight, WeightName, WeightSource};
-use super::{pad_right, CausalLm, KvCache, PaddedBatch, PrefixGroup, WeightFormat};
+use super::causal_lm::{pad_right, CausalLm, KvCache, PaddedBatch, PrefixGroup};
+use super::weight_format::WeightFormat;
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;

@@ -271,7 +271,7 @@ pub fn from_gguf(
     format: WeightFormat,
 ) -> Result<Decoder> {
     let arch = version.arch();
-    let shape = super::GgufShape::read(g, arch)?;
+    let shape = super::gguf_shape::GgufShape::read(g, arch)?;
     let key = |k: &str| format!("{arch}.{k}");
     let theta = g.optional(&key("rope.freq_base"), GgufFile::f32)?.map_or(
         match version {

@@ -115,7 +115,7 @@ fn llama_spec(
 
 /// Load a GGUF of architecture "llama".
 pub fn from_gguf(g: &mut GgufFile, device: &Device, format: WeightFormat) -> Result<Decoder> {
-    let shape = super::GgufShape::read(g, "llama")?;
+    let shape = super::gguf_shape::GgufShape::read(g, "llama")?;
     let theta = g
         .optional("llama.rope.freq_base", GgufFile::f32)?
         .map_or(10_000.0, f64::from);

@@ -7,6 +7,7 @@
 //! port must respect; `tests/nllb_parity.rs` checks it against the reference on a tiny random
 //! model.
 
+use crate::engine::hub::{self, CheckpointDir};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{LayerNorm, Module};
@@ -1135,70 +1136,12 @@ impl NllbTokenizer {
     }
 }
 
-/// A checkpoint folder found from a user path: a plain folder with config.json, a hub-cache
-/// snapshot folder, or a hub-cache model entry (`models--org--name`, using refs/main).
-#[derive(Debug, Clone)]
-pub struct CheckpointDir {
-    pub dir: PathBuf,
-    /// The hub revision (snapshot commit) when the folder is a hub-cache entry.
-    pub revision: Option<String>,
-    /// e.g. "facebook/nllb-200-3.3B" for hub-cache entries, else the folder's name.
-    pub name: String,
-}
-
+/// Resolve an NLLB checkpoint from a user path (`hub::find_checkpoint`'s forms).
 pub fn resolve_checkpoint(path: &Path) -> Result<CheckpointDir> {
-    let name_of = |p: &Path| {
-        p.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| p.display().to_string())
-    };
-    let hub_name = |entry: &Path| {
-        name_of(entry)
-            .strip_prefix("models--")
-            .map(|n| n.replacen("--", "/", 1))
-    };
-    if path.join("config.json").is_file() {
-        // A snapshot folder: .../models--org--name/snapshots/<revision>/
-        let parent = path.parent();
-        if parent.is_some_and(|p| p.file_name().is_some_and(|n| n == "snapshots")) {
-            let entry = parent.and_then(Path::parent).unwrap_or(path);
-            return Ok(CheckpointDir {
-                dir: path.to_path_buf(),
-                revision: Some(name_of(path)),
-                name: hub_name(entry).unwrap_or_else(|| name_of(path)),
-            });
-        }
-        return Ok(CheckpointDir {
-            dir: path.to_path_buf(),
-            revision: None,
-            name: name_of(path),
-        });
-    }
-    let refs = path.join("refs").join("main");
-    if refs.is_file() {
-        let rev = std::fs::read_to_string(&refs)
-            .map_err(|e| Error::io(&refs, e))?
-            .trim()
-            .to_string();
-        let dir = path.join("snapshots").join(&rev);
-        if dir.join("config.json").is_file() {
-            return Ok(CheckpointDir {
-                dir,
-                revision: Some(rev),
-                name: hub_name(path).unwrap_or_else(|| name_of(path)),
-            });
-        }
+    if let Some(found) = hub::find_checkpoint(path)? {
+        return Ok(found);
     }
     if !path.exists() {
-        // `facebook/nllb-200-3.3B`: the same offline hub-cache lookup as `run --model`.
-        if let Some(repo) = path.to_str().filter(|p| crate::fetch::looks_like_hub_id(p)) {
-            let (dir, _) = crate::fetch::hub_snapshot(repo, None)?;
-            return Ok(CheckpointDir {
-                revision: Some(name_of(&dir)),
-                dir,
-                name: repo.to_string(),
-            });
-        }
         return Err(Error::model(path, "no such NLLB model folder"));
     }
     Err(Error::model(
