@@ -27,11 +27,7 @@ impl GgufShape {
             .map_or(heads, |v| v as usize);
         let vocab_size = match g.optional(&key("vocab_size"), GgufFile::u32)? {
             Some(v) => v as usize,
-            None => g
-                .require("tokenizer.ggml.tokens")?
-                .to_vec()
-                .map_err(|e| Error::model(&g.path, format!("tokenizer.ggml.tokens: {e}")))?
-                .len(),
+            None => g.metadata().array("tokenizer.ggml.tokens")?.len(),
         };
         if heads == 0 {
             return Err(Error::model(&g.path, "attention.head_count is 0"));
