@@ -2,11 +2,11 @@
 //! (`prompts/templates/*.jinja`) with minijinja. The model's own chat template, which wraps
 //! them, is the engine's (`crate::engine::chat_template`).
 
-use crate::prompts::PromptItem;
-use crate::{Error, Result};
 /// Temporary re-export (removed after the issue-14 merge): the chat template moved to the
 /// engine.
 pub use crate::engine::chat_template::ChatTemplate;
+use crate::prompts::PromptItem;
+use crate::{Error, Result};
 use minijinja::{context, Environment};
 use serde::Serialize;
 

@@ -3,7 +3,8 @@
 //! folder. What differs from the other families is only the [`Spec`]: SiLU MLP, plain RMS
 //! norms, 1/sqrt(head_dim) attention scale, one rotary table.
 
-use super::decoder::{inv_freq, Activation, Decoder, LayerAttention, RopeScaling, Spec};
+use super::decoder::Decoder;
+use super::spec::{inv_freq, Activation, LayerAttention, RopeScaling, Spec};
 use super::weights::{GgufWeights, SafetensorsWeights, WeightName, WeightSource};
 use super::WeightFormat;
 use crate::engine::gguf::GgufFile;

@@ -11,6 +11,7 @@ pub mod matrix;
 pub mod nllb;
 pub mod random;
 pub mod rowdot;
+pub mod spec;
 pub mod weight_format;
 pub mod weights;
 
