@@ -6,8 +6,10 @@
 An edge A -> B means module A names module B (or an item B defines or re-exports) in code
 outside its `#[cfg(test)]` modules: `crate::b::…` paths (in `use` trees or inline), `super::…`,
 `self::…` and a parent's plain `child::…` paths; `main` (the binary) is read through
-`hofbench::…`. Comments and string literals are ignored. `pub use` re-exports are followed
-to the module that defines the item. Cycles are the strongly connected components of the
+`hofbench::…`. Comments and string literals are ignored. `pub use` re-exports (glob ones
+too) are followed to the module that defines the item. Inline `mod name { … }` blocks are
+modules of their own; `#[cfg(test)] mod tests;` files are left out of the graph (not out of
+the file sizes). Cycles are the strongly connected components of the
 graph with more than one module. Standard library only.
 """
 
@@ -141,6 +143,18 @@ def main():
             code[inner], test_lines[inner] = body, 0
             files[inner], lines[inner] = files[m], body.count("\n")
             code[m] = code[m].replace(body, "\n" * body.count("\n"), 1)
+    # `#[cfg(test)] mod tests;` files are unit tests of their parent, not modules of the graph
+    # (their size still counts below).
+    test_files = {}
+    for m in sorted(code):
+        if m not in code:
+            continue
+        for name in re.findall(r"#\[cfg\(test\)\]\s*(?:pub\s+)?mod\s+(\w+)\s*;", code[m]):
+            child = name if m == "lib" else f"{m}/{name}"
+            if child in code:
+                test_files[child] = files.pop(child)
+                test_lines[child] = lines[child]
+                del code[child]
     modules = set(files)
 
     def parent(m):
@@ -246,7 +260,8 @@ def main():
         above = sorted(t for t in edges[m] if t not in engine)
         if above:
             print(f"{m} -> {', '.join(above)}")
-    big = sorted((m for m in modules if lines[m] > max_lines), key=lambda m: -lines[m])
+    files.update(test_files)
+    big = sorted((m for m in files if lines[m] > max_lines), key=lambda m: -lines[m])
     print(f"\n# files over {max_lines} lines: {len(big)}")
     for m in big:
         print(f"{files[m].relative_to(src.parent)}: {lines[m]} ({test_lines[m]} of them unit tests)")

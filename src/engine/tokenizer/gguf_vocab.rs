@@ -21,9 +21,9 @@ use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
+use super::gguf_tokenizer::{tok_err, GgufTokenizer};
 use super::llama_cpp::*;
 use super::special::SpecialMatcher;
-use super::{tok_err, GgufTokenizer};
 use crate::engine::gguf::{integer, Metadata};
 use crate::{Error, Result};
 
@@ -372,8 +372,7 @@ fn read_merges(meta: &Metadata, vocab: &Vocab) -> Result<Vec<(String, String)>> 
     let items = meta.array_of(KEY_MERGES, "a string", as_str)?;
     let mut merges = Vec::with_capacity(items.len());
     let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let m = *item;
+    for (i, &m) in items.iter().enumerate() {
         // llama.cpp splits at the first space after the first character.
         let first_len = m.chars().next().map_or(0, char::len_utf8);
         let Some(space) = m[first_len..].find(' ').map(|p| p + first_len) else {

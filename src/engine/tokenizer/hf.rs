@@ -5,8 +5,8 @@ use std::path::Path;
 
 use tokenizers::Tokenizer;
 
+use super::gguf_tokenizer::{tok_err, GgufTokenizer};
 use super::special::SpecialMatcher;
-use super::{tok_err, GgufTokenizer};
 use crate::{Error, Result};
 
 /// What a Hugging Face folder's `tokenizer_config.json` (and `chat_template.jinja`) say about

@@ -1,9 +1,11 @@
 //! Unit tests of the GGUF tokenizer: building it from metadata, special tokens, and bad
 //! metadata as model errors.
+
 use super::gguf_vocab::{gpt2_byte_chars, spm_merges};
 use super::llama_cpp::*;
 use super::special::{Fragment, SpecialMatcher};
 use super::*;
+use crate::{Error, Result};
 use candle_core::quantized::gguf_file::{self, Value};
 use std::collections::HashMap;
 use std::path::Path;
