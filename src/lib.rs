@@ -1,9 +1,12 @@
 //! hofbench: does an LLM's advice follow a country's Hofstede cultural values?
 //!
-//! Data flows: `prompts` + `countries` → `template` (persona turn, chat template) →
-//! `tokenizer` → `models` (a `CausalLm`) → `scorer` (option-letter probabilities) →
-//! `results` (results.jsonl) → `stats` → `report`. `run` ties them together; `fetch` finds
-//! weights; `import` turns the paper's released answers into results.jsonl.
+//! Data flows: `prompts` + `countries` → `template` (persona turn) → the engine's
+//! `chat_template` → `tokenizer` → `models` (a `CausalLm`) → `scorer` (option-letter
+//! probabilities) → `results` (results.jsonl) → `stats` → `report`. `run` ties them together;
+//! `fetch` finds weights; `import` turns the paper's released answers into results.jsonl.
+//!
+//! [`engine`] (gguf, tokenizer, chat template, models, decoding, hub cache) imports nothing
+//! from the benchmark modules beside it.
 //!
 //! The module map (what each module owns and imports, its cycles and debts): docs/architecture.md.
 

@@ -4,6 +4,7 @@
 use crate::{Error, Result};
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::quantized::GgmlDType;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -80,49 +81,34 @@ impl GgufFile {
         Ok(())
     }
 
+    /// The header's metadata, with typed look-ups that name this file in their errors.
+    pub fn metadata(&self) -> Metadata<'_> {
+        Metadata::new(&self.content.metadata, &self.path)
+    }
+
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.content.metadata.get(key)
     }
 
     pub fn require(&self, key: &str) -> Result<&Value> {
-        self.get(key)
-            .ok_or_else(|| Error::model(&self.path, format!("missing GGUF metadata key {key}")))
+        self.metadata().require(key)
     }
 
     pub fn string(&self, key: &str) -> Result<String> {
-        self.require(key)?
-            .to_string()
-            .cloned()
-            .map_err(|e| Error::model(&self.path, format!("{key}: {e}")))
+        self.metadata().string(key).map(str::to_string)
     }
 
     pub fn u32(&self, key: &str) -> Result<u32> {
-        let v = self.u64(key)?;
-        u32::try_from(v)
-            .map_err(|_| Error::model(&self.path, format!("{key} = {v} does not fit in 32 bits")))
+        self.metadata().u32(key)
     }
 
     /// Any non-negative integer value.
     pub fn u64(&self, key: &str) -> Result<u64> {
-        let bad = || Error::model(&self.path, format!("{key}: not a non-negative integer"));
-        Ok(match self.require(key)? {
-            Value::U8(v) => *v as u64,
-            Value::U16(v) => *v as u64,
-            Value::U32(v) => *v as u64,
-            Value::U64(v) => *v,
-            Value::I8(v) => u64::try_from(*v).map_err(|_| bad())?,
-            Value::I16(v) => u64::try_from(*v).map_err(|_| bad())?,
-            Value::I32(v) => u64::try_from(*v).map_err(|_| bad())?,
-            Value::I64(v) => u64::try_from(*v).map_err(|_| bad())?,
-            _ => return Err(bad()),
-        })
+        self.metadata().u64(key)
     }
 
     pub fn f32(&self, key: &str) -> Result<f32> {
-        let v = self.require(key)?;
-        v.to_f32()
-            .or_else(|_| v.to_f64().map(|x| x as f32))
-            .map_err(|e| Error::model(&self.path, format!("{key}: {e}")))
+        self.metadata().f32(key)
     }
 
     /// Read an optional key with one of the typed readers: None when the key is absent, an
@@ -154,6 +140,141 @@ impl GgufFile {
         self.content
             .tensor(&mut self.reader, name, device)
             .map_err(|e| Error::model(&self.path, format!("tensor {name}: {e}")))
+    }
+}
+
+/// Typed look-ups in a GGUF header's metadata, the one reader of GGUF metadata (models and
+/// tokenizers alike): a value of the wrong type is an error naming the file, the key and the
+/// type found, never a default.
+#[derive(Clone, Copy)]
+pub struct Metadata<'a> {
+    map: &'a HashMap<String, Value>,
+    path: &'a Path,
+}
+
+impl<'a> Metadata<'a> {
+    /// `path` is only used in error messages.
+    pub fn new(map: &'a HashMap<String, Value>, path: &'a Path) -> Self {
+        Self { map, path }
+    }
+
+    /// A model error about this file.
+    pub fn error(&self, msg: impl Into<String>) -> Error {
+        Error::model(self.path, msg.into())
+    }
+
+    /// "`key` should be `want`, found …": a value of the wrong type.
+    pub fn wrong_type(&self, key: &str, want: &str, got: &Value) -> Error {
+        self.error(format!("{key} should be {want}, found {}", type_name(got)))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key)
+    }
+
+    pub fn require(&self, key: &str) -> Result<&'a Value> {
+        self.get(key)
+            .ok_or_else(|| self.error(format!("missing GGUF metadata key {key}")))
+    }
+
+    pub fn string(&self, key: &str) -> Result<&'a str> {
+        match self.require(key)? {
+            Value::String(s) => Ok(s),
+            v => Err(self.wrong_type(key, "a string", v)),
+        }
+    }
+
+    pub fn bool(&self, key: &str) -> Result<bool> {
+        match self.require(key)? {
+            Value::Bool(b) => Ok(*b),
+            v => Err(self.wrong_type(key, "a bool", v)),
+        }
+    }
+
+    /// Any non-negative integer value.
+    pub fn u64(&self, key: &str) -> Result<u64> {
+        let v = self.require(key)?;
+        match (v, integer(v)) {
+            (Value::U64(x), _) => Ok(*x),
+            (_, Some(x)) => u64::try_from(x)
+                .map_err(|_| self.error(format!("{key} = {x} is not a non-negative integer"))),
+            _ => Err(self.wrong_type(key, "a non-negative integer", v)),
+        }
+    }
+
+    pub fn u32(&self, key: &str) -> Result<u32> {
+        let v = self.u64(key)?;
+        u32::try_from(v).map_err(|_| self.error(format!("{key} = {v} does not fit in 32 bits")))
+    }
+
+    /// An f32 or f64 value (as f32).
+    pub fn f32(&self, key: &str) -> Result<f32> {
+        match self.require(key)? {
+            Value::F32(x) => Ok(*x),
+            Value::F64(x) => Ok(*x as f32),
+            v => Err(self.wrong_type(key, "a float", v)),
+        }
+    }
+
+    pub fn array(&self, key: &str) -> Result<&'a [Value]> {
+        match self.require(key)? {
+            Value::Array(items) => Ok(items),
+            v => Err(self.wrong_type(key, "an array", v)),
+        }
+    }
+
+    /// The array `key` read element by element with `read`; an element it refuses is an
+    /// error naming `key[i]` and `want`.
+    pub fn array_of<T>(
+        &self,
+        key: &str,
+        want: &str,
+        read: impl Fn(&'a Value) -> Option<T>,
+    ) -> Result<Vec<T>> {
+        self.array(key)?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| read(v).ok_or_else(|| self.wrong_type(&format!("{key}[{i}]"), want, v)))
+            .collect()
+    }
+
+    /// Read an optional key with one of the typed readers: None when the key is absent, an
+    /// error when it is present with the wrong type.
+    pub fn optional<T>(
+        &self,
+        key: &str,
+        read: impl Fn(&Self, &str) -> Result<T>,
+    ) -> Result<Option<T>> {
+        match self.get(key) {
+            Some(_) => read(self, key).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// An integer value of any width, when it fits in an i64.
+pub fn integer(v: &Value) -> Option<i64> {
+    Some(match v {
+        Value::U8(x) => i64::from(*x),
+        Value::I8(x) => i64::from(*x),
+        Value::U16(x) => i64::from(*x),
+        Value::I16(x) => i64::from(*x),
+        Value::U32(x) => i64::from(*x),
+        Value::I32(x) => i64::from(*x),
+        Value::U64(x) => i64::try_from(*x).ok()?,
+        Value::I64(x) => *x,
+        _ => return None,
+    })
+}
+
+/// "U32", "array of String", "empty array": a value's type for error messages.
+fn type_name(v: &Value) -> String {
+    match v {
+        Value::Array(items) => match items.first() {
+            Some(first) => format!("array of {}", type_name(first)),
+            None => "empty array".to_string(),
+        },
+        other => format!("{:?}", other.value_type()),
     }
 }
 

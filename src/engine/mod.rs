@@ -15,8 +15,10 @@
 //! The rule: nothing here imports from outside `crate::engine` except `crate::error` (the
 //! crate's `Error` and `Result`). `python3 docs/module_graph.py` checks it.
 
+pub mod chat_template;
 pub mod generate;
 pub mod gguf;
+pub mod hub;
 pub mod models;
 pub mod template_limits;
 pub mod tokenizer;

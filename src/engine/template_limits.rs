@@ -157,7 +157,7 @@ impl std::io::Write for CappedOutput {
 
 #[cfg(test)]
 mod tests {
-    use crate::template::ChatTemplate;
+    use crate::engine::chat_template::ChatTemplate;
 
     fn render(template: &str) -> crate::Result<String> {
         ChatTemplate::new(Some(template), "<s>", "</s>")?.render_user_turn("Hi\nthere")

@@ -8,7 +8,8 @@
 //! Gemma 3 drops the soft-capping, adds RMS norms on each query and key head, and has five
 //! sliding-window layers (with their own rotary base) for every global one.
 
-use super::decoder::{inv_freq, Activation, Decoder, LayerAttention, RopeScaling, Spec};
+use super::decoder::Decoder;
+use super::spec::{inv_freq, Activation, LayerAttention, RopeScaling, Spec};
 use super::weights::{GgufWeights, SafetensorsWeights};
 use super::WeightFormat;
 use crate::engine::gguf::GgufFile;
@@ -271,7 +272,7 @@ pub fn from_gguf(
     format: WeightFormat,
 ) -> Result<Decoder> {
     let arch = version.arch();
-    let shape = super::GgufShape::read(g, arch)?;
+    let shape = super::gguf_shape::GgufShape::read(g, arch)?;
     let key = |k: &str| format!("{arch}.{k}");
     let theta = g.optional(&key("rope.freq_base"), GgufFile::f32)?.map_or(
         match version {

@@ -3,7 +3,8 @@
 //! folder. What differs from the other families is only the [`Spec`]: SiLU MLP, plain RMS
 //! norms, 1/sqrt(head_dim) attention scale, one rotary table.
 
-use super::decoder::{inv_freq, Activation, Decoder, LayerAttention, RopeScaling, Spec};
+use super::decoder::Decoder;
+use super::spec::{inv_freq, Activation, LayerAttention, RopeScaling, Spec};
 use super::weights::{GgufWeights, SafetensorsWeights, WeightName, WeightSource};
 use super::WeightFormat;
 use crate::engine::gguf::GgufFile;
@@ -115,7 +116,7 @@ fn llama_spec(
 
 /// Load a GGUF of architecture "llama".
 pub fn from_gguf(g: &mut GgufFile, device: &Device, format: WeightFormat) -> Result<Decoder> {
-    let shape = super::GgufShape::read(g, "llama")?;
+    let shape = super::gguf_shape::GgufShape::read(g, "llama")?;
     let theta = g
         .optional("llama.rope.freq_base", GgufFile::f32)?
         .map_or(10_000.0, f64::from);

@@ -12,7 +12,7 @@
 //! [`Matrix::Fast`] is candle's quantized matmul, which rounds the activations to 8 bits:
 //! faster, inexact, only on request (`--weights fast-quantized`).
 
-use super::rowdot::{self, Rows};
+use super::rowdot::{self, RowDequantizer, Rows};
 use crate::Result;
 use candle_core::quantized::k_quants::{self, GgmlType};
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
@@ -39,10 +39,6 @@ thread_local! {
     /// The dequantization tile of products run from this thread, kept between calls.
     static SCRATCH: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
-
-/// Dequantize rows `first..first + out.len() / k` of a matrix of row length `k` stored as
-/// `data`, into `out`, exactly as [`QTensor::dequantize`] does.
-pub(crate) type RowDequantizer = fn(data: &[u8], first: usize, k: usize, out: &mut [f32]);
 
 fn dequantize_rows<T: GgmlType>(data: &[u8], first: usize, k: usize, out: &mut [f32]) {
     let per_row = k / T::BLCK_SIZE;

@@ -12,6 +12,11 @@ use crate::Result;
 use candle_core::{DType, Device, Storage, Tensor};
 use rayon::prelude::*;
 
+/// Dequantize rows `first..first + out.len() / k` of a matrix of row length `k` stored as
+/// `data`, into `out`, exactly as `QTensor::dequantize` does (`matrix::row_dequantizer` picks
+/// the one of a GGUF type).
+pub(crate) type RowDequantizer = fn(data: &[u8], first: usize, k: usize, out: &mut [f32]);
+
 /// Weight rows per parallel task.
 const CHUNK: usize = 64;
 
@@ -24,7 +29,7 @@ pub(crate) enum Rows<'a> {
     /// per-task buffer right before its dot products.
     Stored {
         bytes: &'a [u8],
-        dequantize: super::matrix::RowDequantizer,
+        dequantize: RowDequantizer,
     },
 }
 
