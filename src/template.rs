@@ -8,7 +8,7 @@
 pub use crate::engine::chat_template::ChatTemplate;
 use crate::prompts::PromptItem;
 use crate::{Error, Result};
-use minijinja::{context, Environment};
+use minijinja::Environment;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
