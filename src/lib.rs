@@ -10,9 +10,11 @@
 pub mod bleu;
 pub mod cli;
 pub mod compare;
+pub mod config;
 pub mod countries;
 pub mod device;
 pub mod dimension;
+pub mod domain;
 pub mod error;
 pub mod fetch;
 pub mod generate;

@@ -3,7 +3,7 @@
 //! same model, prompts and result-changing settings; a mixture, a shard given twice, rows in
 //! two shards, or a missing or unfinished shard is refused with the folders it concerns.
 
-use crate::cli::MergeArgs;
+use crate::config::MergeConfig;
 use crate::result_fields::{differences, Purpose, RunIdentity};
 use crate::results::{self, ResultRow, RowKey};
 use crate::run::{self, Diagnostics, Manifest, MANIFEST_FILE};
@@ -38,7 +38,7 @@ pub struct MergeInfo {
     pub incomplete: Vec<String>,
 }
 
-pub fn merge_command(args: &MergeArgs, quiet: bool) -> Result<()> {
+pub fn merge_command(args: &MergeConfig, quiet: bool) -> Result<()> {
     let (rows, info) = merge(&args.dirs, &args.out, args.allow_incomplete)?;
     let summary = stats::run(&args.out)?;
     if !quiet {
