@@ -3,7 +3,6 @@
 //! Hugging Face's sampling processors ([`sampling`]) and one RNG stream per result row, so a
 //! row's reply does not depend on the batch it ran in, its neighbours or a resume.
 
-pub mod run;
 pub mod sampling;
 
 use crate::models::CausalLm;

@@ -1,8 +1,9 @@
 //! `hofbench run`: the item grid, scored or answered where not done yet, batch by batch, then
 //! stats. `session` is the skeleton both modes share (folder, model, manifest, progress,
-//! finish); `logits` and `crate::generate::run` make the rows; `load` holds the model on its
+//! finish); `logits` and `generate` make the rows; `load` holds the model on its
 //! devices. This file keeps the manifest's schema and the logits mode's item (`Work`).
 
+pub mod generate;
 mod load;
 mod logits;
 mod session;
@@ -31,7 +32,7 @@ pub fn run(config: &RunConfig, quiet: bool) -> Result<()> {
         ModeConfig::Logits { random_weights } => {
             logits::run(config, random_weights.as_deref(), quiet)
         }
-        ModeConfig::Generate(generate) => crate::generate::run::run(config, generate, quiet),
+        ModeConfig::Generate(settings) => generate::run(config, settings, quiet),
     }
 }
 
@@ -205,7 +206,7 @@ pub struct Settings {
     pub bleu_threshold: Option<f64>,
     /// Sampling settings of a generate run (`--mode generate`); absent for a logits run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generation: Option<crate::generate::run::GenerationSettings>,
+    pub generation: Option<generate::GenerationSettings>,
     /// `--system`: the system turn before every prompt; absent without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<String>,

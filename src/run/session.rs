@@ -1,8 +1,9 @@
 //! The skeleton every run shares, logits and generate alike: what the run covers, the folder's
 //! lock and results, the model resolved on its devices, the manifest (checked against what the
 //! folder holds before anything is written to it), the progress bar and the finish with stats.
-//! `run::logits` and `generate::run` fill in how their rows are made.
+//! `run::logits` and `run::generate` fill in how their rows are made.
 
+use super::generate::GenerationSettings;
 use super::load::labels_info;
 use super::{
     now, read_manifest, write_json_atomic, Manifest, ModelInfo, PromptsInfo, Settings, Timing,
@@ -12,7 +13,6 @@ use crate::config::RunConfig;
 use crate::countries::Country;
 use crate::domain::Approach;
 use crate::fetch::{self, ResolvedModel};
-use crate::generate::run::GenerationSettings;
 use crate::lock::DirLock;
 use crate::models::WeightFormat;
 use crate::prompts::{PromptItem, PromptSet};

@@ -9,10 +9,10 @@
 //! unjudged row: `p_high` is 1 or 0 for the side the judge found, null when inconclusive, and
 //! the judge's reading is kept in the row's `judge`.
 
-use super::{cut_at_stop_text, generate, stop_tokens, Request, RowRng, Sampling, Stop};
 use crate::config::{GenerateConfig, RunConfig};
 use crate::countries::Country;
 use crate::fetch;
+use crate::generate::{cut_at_stop_text, generate, stop_tokens, Request, RowRng, Sampling, Stop};
 use crate::judge::{self, Judge, JudgeItem};
 use crate::prompts::PromptItem;
 use crate::results::{self, ResultRow};
