@@ -1,28 +1,25 @@
 //! `hofbench run`: the item grid, scored or answered where not done yet, batch by batch, then
 //! stats. `session` is the skeleton both modes share (folder, model, manifest, progress,
-//! finish); `logits` and `generate` make the rows; `load` holds the model on its
-//! devices. This file keeps the manifest's schema and the logits mode's item (`Work`).
+//! finish); `logits` and `generate` make the rows; `grid` is the item grid and the logits
+//! mode's item (`Work`); `load` holds the model on its devices. This file keeps the
+//! manifest's schema.
 
 pub mod generate;
+mod grid;
 mod load;
 mod logits;
 mod session;
 
+pub(crate) use grid::{batch_work, encode_work, grid, score_batch, shard_batches, Work};
 pub(crate) use load::{labels_info, load_replicas, weight_format};
 pub(crate) use session::{load_translations, Session};
 
 use crate::config::{ModeConfig, RunConfig};
-use crate::countries::{self, Country};
 use crate::dimension::Dimension;
-use crate::prompts::PromptItem;
-use crate::results::{self, ResultRow};
-use crate::scorer::{token_budget_batches, OptionScore, Scorer};
+use crate::results::ResultRow;
 use crate::shard::Shard;
-use crate::template::{multilingual_user_turn, personas_user_turn, Order, TranslatedItem};
-use crate::translate::LanguageTexts;
 use crate::{stats, Error, Result};
 use serde::{Deserialize, Serialize};
-use std::ops::Range;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -249,179 +246,6 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let path = dir.join(MANIFEST_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     serde_json::from_str(&text).map_err(|e| Error::bad_input(&path, e.line(), e.to_string()))
-}
-
-/// One (country, prompt) pair with its two tokenized prompts.
-pub(crate) struct Work<'a> {
-    country: &'a Country,
-    item: &'a PromptItem,
-    texts: [String; 2],
-    ids: [Vec<u32>; 2],
-    /// Multilingual approach: the prompt's NLLB language and its request's round-trip BLEU.
-    lang: Option<String>,
-    bleu: Option<f64>,
-}
-
-impl Work<'_> {
-    /// The key of this item's row in results.jsonl.
-    pub(crate) fn key(&self, model: &str, approach: &str) -> results::RowKey {
-        results::row_key(
-            model,
-            approach,
-            self.item.dimension,
-            &self.country.name,
-            &self.item.id,
-            results::MODE_LOGITS,
-            0,
-        )
-    }
-
-    /// `scores` are the two orders' readings: order 0 shows the high action as A, order 1 as B.
-    pub(crate) fn result_row(
-        &self,
-        model: &str,
-        approach: &str,
-        scores: &[OptionScore],
-        keep_text: bool,
-        bleu_threshold: f64,
-    ) -> ResultRow {
-        let by_order = [scores[0].p_a, 1.0 - scores[1].p_a];
-        let dim = self.item.dimension;
-        ResultRow {
-            model: model.to_string(),
-            approach: approach.to_string(),
-            dimension: dim,
-            country: self.country.name.clone(),
-            language: self.country.language.clone(),
-            tier: self.country.tier,
-            prompt_id: self.item.id.clone(),
-            mode: results::MODE_LOGITS.to_string(),
-            p_high: Some((by_order[0] + by_order[1]) / 2.0),
-            p_high_by_order: Some(by_order),
-            label_mass: Some([scores[0].label_mass, scores[1].label_mass]),
-            hofstede_score: self.country.score(dim),
-            high_side: self.country.high_side(dim),
-            rendered: keep_text.then(|| self.texts.clone()),
-            lang: self.lang.clone(),
-            translation_bleu: self.bleu,
-            low_bleu: self.bleu.is_some_and(|b| b < bleu_threshold),
-            response: None,
-            round: None,
-            tokens_generated: None,
-            judge: None,
-        }
-    }
-}
-
-/// The item grid in its canonical order: dimensions in their fixed order, prompts in
-/// prompt-set order, countries in the built-in table's order, whatever order the command line
-/// listed them in. Shards (`--shard`) are cut from this order.
-pub(crate) fn grid<'a>(
-    items: &'a [PromptItem],
-    countries: &'a [Country],
-) -> Vec<(&'a PromptItem, &'a Country)> {
-    let table = countries::builtin();
-    let table_position = |c: &Country| {
-        table
-            .iter()
-            .position(|t| t.name == c.name)
-            .unwrap_or(usize::MAX)
-    };
-    let mut items: Vec<&PromptItem> = items.iter().collect();
-    items.sort_by_key(|i| i.dimension); // stable: prompt-set order within a dimension
-    let mut countries: Vec<&Country> = countries.iter().collect();
-    countries.sort_by_key(|c| table_position(c));
-    items
-        .iter()
-        .flat_map(|&item| countries.iter().map(move |&country| (item, country)))
-        .collect()
-}
-
-/// Render and tokenize both option orders of one (country, prompt) pair.
-pub(crate) fn encode_work<'a>(
-    scorer: &Scorer,
-    item: &'a PromptItem,
-    country: &'a Country,
-    translations: Option<&[LanguageTexts]>,
-) -> Result<Work<'a>> {
-    let mut texts: [String; 2] = Default::default();
-    let mut ids: [Vec<u32>; 2] = Default::default();
-    let translated = translations.map(|all| {
-        let lang = all
-            .iter()
-            .find(|t| t.lang == country.nllb_code)
-            .expect("load_for_run covers every selected country's language");
-        (lang, &lang.items[&item.id])
-    });
-    for (k, order) in Order::BOTH.into_iter().enumerate() {
-        let turn = match translated {
-            None => personas_user_turn(&country.persona_name, item, order)?,
-            Some((lang, rows)) => multilingual_user_turn(
-                &TranslatedItem {
-                    request: &rows[0].translation,
-                    high_action: &rows[1].translation,
-                    low_action: &rows[2].translation,
-                    choose: &lang.instructions[0],
-                    answer: &lang.instructions[1],
-                    request_has_choice: item.request_has_choice,
-                },
-                order,
-            )?,
-        };
-        (texts[k], ids[k]) = scorer.encode_user_turn(&turn)?;
-    }
-    Ok(Work {
-        country,
-        item,
-        texts,
-        ids,
-        lang: translated.map(|(l, _)| l.lang.clone()),
-        bleu: translated.and_then(|(_, rows)| rows[0].bleu),
-    })
-}
-
-/// Sort work by length and cut it into batches under the token budget. Runs (and `verify`)
-/// always batch a folder's whole grid this way, whatever was finished before: a row's
-/// probabilities depend on its batch neighbours' padding at the float-rounding level, so
-/// keeping the batches fixed makes a resumed run and a re-score bit-identical to a run made
-/// in one go.
-pub(crate) fn batch_work(
-    work: &mut [Work],
-    batch_size: usize,
-    max_batch_tokens: usize,
-) -> (Vec<Range<usize>>, usize) {
-    // Similar lengths together waste less on padding; the sort is stable, so runs repeat.
-    work.sort_by_key(|w| w.ids[0].len().max(w.ids[1].len()));
-    let pairs: Vec<[&[u32]; 2]> = work
-        .iter()
-        .map(|w| [&w.ids[0][..], &w.ids[1][..]])
-        .collect();
-    token_budget_batches(&pairs, batch_size, max_batch_tokens)
-}
-
-/// The batches of `shard` among the whole grid's `batches` (all of them without a shard).
-pub(crate) fn shard_batches(batches: Vec<Range<usize>>, shard: Option<Shard>) -> Vec<Range<usize>> {
-    batches
-        .into_iter()
-        .enumerate()
-        .filter(|(b, _)| shard.is_none_or(|s| s.contains_batch(*b)))
-        .map(|(_, range)| range)
-        .collect()
-}
-
-/// One forward pass over a batch of items: both orders' scores per item, in item order.
-pub(crate) fn score_batch(scorer: &Scorer, batch: &[Work]) -> Result<Vec<OptionScore>> {
-    let rows: Vec<&[u32]> = batch
-        .iter()
-        .flat_map(|w| [&w.ids[0][..], &w.ids[1][..]])
-        .collect();
-    let names: Vec<String> = batch
-        .iter()
-        .flat_map(|w| {
-            ["high_first", "low_first"].map(|o| format!("{}/{}/{o}", w.country.name, w.item.id))
-        })
-        .collect();
-    scorer.score(&rows, 2, &names)
 }
 
 #[cfg(test)]
