@@ -62,7 +62,8 @@ impl RunSelection {
 }
 
 impl Settings {
-    /// What a run records of its command line; `device` is the `--devices` list as run.
+    /// What a run records of its configuration; `format` is what `--weights` became on the
+    /// run's devices.
     pub(crate) fn new(
         config: &RunConfig,
         selection: &RunSelection,
