@@ -1,6 +1,13 @@
-//! Command-line arguments, parsed once with clap into typed values.
+//! Command-line arguments as clap parses them, and their conversion into the typed
+//! configuration of `crate::config` (the only module that sees clap, with main).
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::config;
+use crate::dimension::Dimension;
+use crate::domain::{Approach, Mode, Preset, Weights};
+use crate::generate::Sampling;
+use clap::builder::PossibleValue;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -99,59 +106,44 @@ impl StatsArgs {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Approach {
-    /// English prompt with the paper's persona sentence naming the country.
-    Personas,
-    /// The prompt machine-translated into the country's language (see `hofbench translate`).
-    Multilingual,
-    /// No persona: the personas prompt without its persona sentence, one set of rows per item
-    /// (country `none`): the baseline of the persona effect (stats/persona_effect.csv).
-    Control,
-}
+/// The domain enums on the command line: their names are the ones manifests store
+/// (`domain`), and their help the lines `--help` shows for each value.
+macro_rules! value_enum {
+    ($ty:ty: $($variant:ident => $help:literal),+ $(,)?) => {
+        impl ValueEnum for $ty {
+            fn value_variants<'a>() -> &'a [Self] {
+                <$ty>::ALL
+            }
 
-impl Approach {
-    pub fn code(self) -> &'static str {
-        match self {
-            Approach::Personas => "personas",
-            Approach::Multilingual => "multilingual",
-            Approach::Control => crate::stats::persona_effect::CONTROL,
+            fn to_possible_value(&self) -> Option<PossibleValue> {
+                Some(PossibleValue::new(self.name()).help(match self {
+                    $(<$ty>::$variant => $help),+
+                }))
+            }
         }
-    }
+    };
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Mode {
-    /// Read the option letters' probabilities at the first answer token (one pass per prompt).
-    Logits,
-    /// The paper's method: sample free-text advice (`--rounds` replies per item) for a judge.
-    Generate,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Preset {
-    /// All 36 countries and 5 dimensions, a few prompts each: minutes on a 2-core CPU.
-    Quick,
-    /// The full grid: 36 countries × 250 prompts × 2 option orders.
-    Paper,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Weights {
-    /// CPU: f32 when the f32 copy takes at most half the available memory, quantized
-    /// otherwise. GPU: bf16 when the model fits the card's free memory, quantized otherwise.
-    Auto,
-    /// Every tensor dequantized to f32 at load.
-    F32,
-    /// bf16 matrices and activations, f32 norms and logits: the fast path on a GPU.
-    Bf16,
-    /// Weights kept as stored (GGUF blocks, bf16/f16 safetensors), every product computed in
-    /// f32 on exactly dequantized values: the results of f32 in about the stored size.
-    Quantized,
-    /// candle's quantized kernels, which round the activations to 8 bits: faster, not exact
-    /// (the manifest records `exact: false`).
-    FastQuantized,
-}
+value_enum!(Approach:
+    Personas => "English prompt with the paper's persona sentence naming the country",
+    Multilingual => "The prompt machine-translated into the country's language (see `hofbench translate`)",
+    Control => "No persona: the personas prompt without its persona sentence, one set of rows per item (country `none`): the baseline of the persona effect (stats/persona_effect.csv)",
+);
+value_enum!(Mode:
+    Logits => "Read the option letters' probabilities at the first answer token (one pass per prompt)",
+    Generate => "The paper's method: sample free-text advice (`--rounds` replies per item) for a judge",
+);
+value_enum!(Preset:
+    Quick => "All 36 countries and 5 dimensions, a few prompts each: minutes on a 2-core CPU",
+    Paper => "The full grid: 36 countries × 250 prompts × 2 option orders",
+);
+value_enum!(Weights:
+    Auto => "CPU: f32 when the f32 copy takes at most half the available memory, quantized otherwise. GPU: bf16 when the model fits the card's free memory, quantized otherwise",
+    F32 => "Every tensor dequantized to f32 at load",
+    Bf16 => "bf16 matrices and activations, f32 norms and logits: the fast path on a GPU",
+    Quantized => "Weights kept as stored (GGUF blocks, bf16/f16 safetensors), every product computed in f32 on exactly dequantized values: the results of f32 in about the stored size",
+    FastQuantized => "candle's quantized kernels, which round the activations to 8 bits: faster, not exact (the manifest records `exact: false`)",
+);
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -364,4 +356,186 @@ pub struct BenchPrefillArgs {
     /// Seed of the weights and token ids.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+/// The flags of one mode only: given with the other mode they are refused, not ignored.
+const MODE_FLAGS: &[(&str, Mode)] = &[
+    ("--judge", Mode::Generate),
+    ("--rounds", Mode::Generate),
+    ("--max-new-tokens", Mode::Generate),
+    ("--temperature", Mode::Generate),
+    ("--top-p", Mode::Generate),
+    ("--top-k", Mode::Generate),
+    ("--repetition-penalty", Mode::Generate),
+    ("--seed", Mode::Generate),
+    ("--greedy", Mode::Generate),
+    ("--random-weights", Mode::Logits),
+];
+
+/// The command line, parsed (clap's own errors and `--help` exit here, as clap does) and
+/// turned into the typed configuration of its command: `quiet` and that configuration, or the
+/// first problem with it, before anything was opened or written.
+pub fn parse() -> (bool, crate::Result<config::Command>) {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let command = match matches.subcommand() {
+        Some((_, sub)) => cli.command.config(sub),
+        None => unreachable!("clap requires a subcommand"),
+    };
+    (cli.quiet, command)
+}
+
+/// The mode-specific flags the command line of `run` typed (`run` being its matches): whether
+/// a flag was given, not whether its value equals the default.
+fn given_mode_flags(run: &ArgMatches) -> Vec<&'static str> {
+    MODE_FLAGS
+        .iter()
+        .map(|&(flag, _)| flag)
+        .filter(|flag| {
+            let id = flag.trim_start_matches("--").replace('-', "_");
+            run.value_source(&id) == Some(ValueSource::CommandLine)
+        })
+        .collect()
+}
+
+impl RunArgs {
+    /// The run's configuration; `given` lists the mode-specific flags the command line set.
+    pub fn config(&self, given: &[&str]) -> crate::Result<config::RunConfig> {
+        config::check_mode_flags(self.mode, given, MODE_FLAGS)?;
+        let mode = match self.mode {
+            Mode::Logits => config::ModeConfig::Logits {
+                random_weights: self.random_weights.clone(),
+            },
+            Mode::Generate => {
+                let sampling = Sampling {
+                    temperature: self.temperature,
+                    top_p: self.top_p,
+                    top_k: self.top_k,
+                    repetition_penalty: self.repetition_penalty,
+                    greedy: self.greedy,
+                };
+                sampling.check().map_err(crate::Error::Usage)?;
+                config::ModeConfig::Generate(config::GenerateConfig {
+                    sampling,
+                    max_new_tokens: self.max_new_tokens,
+                    rounds: self.rounds,
+                    seed: self.seed,
+                    judge: self.judge.clone(),
+                })
+            }
+        };
+        let selection = config::Selection {
+            countries: config::countries(self.approach, self.countries.as_deref())?,
+            dimensions: Dimension::parse_list(self.dimensions.as_deref().unwrap_or("all"))?,
+            limit: config::limit(self.preset, self.limit),
+            prompts: self.prompts.clone(),
+            translations: self.translations.clone(),
+            bleu_threshold: self.bleu_threshold,
+        };
+        let (devices, backend) = config::devices(&self.devices)?;
+        if self.mode == Mode::Generate && devices.len() > 1 {
+            return Err(crate::Error::Usage(
+                "--devices: --mode generate runs on one device".into(),
+            ));
+        }
+        Ok(config::RunConfig {
+            model: self.model.clone(),
+            approach: self.approach,
+            preset: self.preset,
+            selection,
+            batch_size: self.batch_size as usize,
+            max_batch_tokens: self.max_batch_tokens as usize,
+            keep_text: self.keep_text,
+            weights: self.weights,
+            out: self.out.clone(),
+            devices,
+            backend,
+            shard: config::shard(self.shard.as_deref())?,
+            system: crate::system_prompt::read(
+                self.system.as_deref(),
+                self.system_file.as_deref(),
+            )?,
+            mode,
+        })
+    }
+}
+
+impl Command {
+    /// The configuration of the command; `matches` are its own (the subcommand's).
+    fn config(self, matches: &ArgMatches) -> crate::Result<config::Command> {
+        Ok(match self {
+            Command::Run(args) => {
+                config::Command::Run(Box::new(args.config(&given_mode_flags(matches))?))
+            }
+            Command::Stats { dir, stats } => config::Command::Stats {
+                dir,
+                options: stats.options(),
+            },
+            Command::Report { dir, stats } => config::Command::Report {
+                dir,
+                options: stats.options(),
+            },
+            Command::Compare(a) => config::Command::Compare(config::CompareConfig {
+                a: a.a,
+                b: a.b,
+                out: a.out,
+                stats: a.stats.options(),
+            }),
+            Command::ImportResults { files, model, out } => {
+                config::Command::ImportResults { files, model, out }
+            }
+            Command::Merge(a) => config::Command::Merge(config::MergeConfig {
+                dirs: a.dirs,
+                out: a.out,
+                allow_incomplete: a.allow_incomplete,
+            }),
+            Command::Verify(a) => {
+                let (devices, _) = config::devices(&a.devices)?;
+                config::Command::Verify(config::VerifyConfig {
+                    dir: a.dir,
+                    sample: a.sample as usize,
+                    seed: a.seed,
+                    devices,
+                    model: a.model,
+                })
+            }
+            Command::Fetch { model } => config::Command::Fetch { model },
+            Command::Models => config::Command::Models,
+            Command::Translate(a) => config::Command::Translate(config::TranslateConfig {
+                model: a.model,
+                languages: a.languages,
+                prompts: a.prompts,
+                beams: a.beams as usize,
+                max_length: a.max_length.map(|n| n as usize),
+                batch_size: a.batch_size as usize,
+                back_translation: !a.no_back_translation,
+                out: a.out,
+            }),
+            Command::ImportTranslations(a) => {
+                config::Command::ImportTranslations(config::ImportTranslationsConfig {
+                    files: a.files,
+                    out: a.out,
+                    prompts: a.prompts,
+                    model: a.model,
+                })
+            }
+            Command::BenchPrefill(a) => {
+                let grid = crate::prefill_bench::parse_grid(&a.grid)?;
+                let device = crate::device::DeviceSpec::parse_list(&a.devices)?[0];
+                config::Command::BenchPrefill(config::BenchPrefillConfig {
+                    random_weights: a.random_weights,
+                    device,
+                    weights: a.weights,
+                    grid,
+                    repeats: a.repeats,
+                    peak_tflops: a.peak_tflops,
+                    seed: a.seed,
+                })
+            }
+            Command::Prompts { prompts, dimension } => config::Command::Prompts {
+                prompts,
+                dimension: dimension.as_deref().map(str::parse).transpose()?,
+            },
+        })
+    }
 }

@@ -15,7 +15,7 @@
 //!   skipped for r, `np.percentile` linear interpolation), and a two-sided bootstrap p:
 //!   min(1, 2 · min(#{delta* ≤ 0}, #{delta* ≥ 0}) / valid resamples).
 
-use crate::cli::CompareArgs;
+use crate::config::CompareConfig;
 use crate::dimension::Dimension;
 use crate::results::ResultRow;
 use crate::stats::correlation::{quantile, SplitMix64};
@@ -416,8 +416,8 @@ pub fn markdown(rows: &[ComparisonRow], a: &Path, b: &Path, options: Options) ->
 }
 
 /// `hofbench compare`: writes DIR/comparison.csv and DIR/comparison.md; returns the Markdown.
-pub fn compare_command(args: &CompareArgs) -> Result<String> {
-    let options = args.stats.options();
+pub fn compare_command(args: &CompareConfig) -> Result<String> {
+    let options = args.stats;
     let (a, b) = (stats::load(&args.a)?, stats::load(&args.b)?);
     let rows = compare_rows(&a, &b, options).map_err(|msg| {
         Error::Usage(format!(

@@ -13,9 +13,11 @@
 pub mod bleu;
 pub mod cli;
 pub mod compare;
+pub mod config;
 pub mod countries;
 pub mod device;
 pub mod dimension;
+pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod fetch;
@@ -49,12 +51,5 @@ pub use error::{Error, Result};
 // Temporary re-exports, removed after the issue-14 merge: the engine's modules moved under
 // `engine/`, and these keep the old paths (`crate::gguf`, `crate::models`, …) of the
 // benchmark modules and tests compiling until they are rewritten to `crate::engine::…`.
-pub use engine::{gguf, models, template_limits, tokenizer};
+pub use engine::{generate, gguf, models, template_limits, tokenizer};
 
-/// Temporary (removed after the issue-14 merge): `generate` is the engine's decoding loop
-/// (`engine::generate`, re-exported here under its old path) plus `generate/run.rs`, the
-/// benchmark's generate-mode run, which stays at src/generate/run.rs.
-pub mod generate {
-    pub use crate::engine::generate::*;
-    pub mod run;
-}

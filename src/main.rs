@@ -1,49 +1,48 @@
-use clap::Parser;
-use hofbench::cli::{Cli, Command};
+use hofbench::config::Command;
 use hofbench::{
     fetch, import, merge, prompts::PromptSet, report, run, stats, translate, verify, Result,
 };
 use std::io::Write;
 
 fn main() {
-    let cli = Cli::parse();
-    if let Err(e) = dispatch(&cli) {
+    let (quiet, command) = hofbench::cli::parse();
+    if let Err(e) = command.and_then(|c| dispatch(&c, quiet)) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
 }
 
-fn dispatch(cli: &Cli) -> Result<()> {
-    match &cli.command {
-        Command::Run(args) => run::run(args, cli.quiet),
-        Command::Merge(args) => merge::merge_command(args, cli.quiet),
-        Command::Compare(args) => {
-            let md = hofbench::compare::compare_command(args)?;
-            if !cli.quiet {
+fn dispatch(command: &Command, quiet: bool) -> Result<()> {
+    match command {
+        Command::Run(config) => run::run(config, quiet),
+        Command::Merge(config) => merge::merge_command(config, quiet),
+        Command::Compare(config) => {
+            let md = hofbench::compare::compare_command(config)?;
+            if !quiet {
                 println!("{md}");
-                eprintln!("comparison in {}", args.out.display());
+                eprintln!("comparison in {}", config.out.display());
             }
             Ok(())
         }
-        Command::Verify(args) => verify::verify_command(args, cli.quiet),
-        Command::BenchPrefill(args) => hofbench::prefill_bench::bench_prefill(args, cli.quiet),
-        Command::Translate(args) => translate::pipeline::translate_command(args, cli.quiet),
-        Command::ImportTranslations(args) => translate::import::import_command(args, cli.quiet),
-        Command::Stats { dir, stats } => {
-            let (_, summary) = stats::run_with(dir, stats.options())?;
-            if !cli.quiet {
+        Command::Verify(config) => verify::verify_command(config, quiet),
+        Command::BenchPrefill(config) => hofbench::prefill_bench::bench_prefill(config, quiet),
+        Command::Translate(config) => translate::pipeline::translate_command(config, quiet),
+        Command::ImportTranslations(config) => translate::import::import_command(config, quiet),
+        Command::Stats { dir, options } => {
+            let (_, summary) = stats::run_with(dir, *options)?;
+            if !quiet {
                 println!("{summary}");
             }
             Ok(())
         }
-        Command::Report { dir, stats } => {
-            let html = report::report(dir, stats.options())?;
+        Command::Report { dir, options } => {
+            let html = report::report(dir, *options)?;
             println!("{}", html.display());
             Ok(())
         }
         Command::ImportResults { files, model, out } => {
             let (rows, inconclusive) = import::import(files, model, out)?;
-            if !cli.quiet {
+            if !quiet {
                 eprintln!(
                     "imported {rows} answers ({inconclusive} inconclusive) from {} file(s) into {}",
                     files.len(),
@@ -61,7 +60,7 @@ fn dispatch(cli: &Cli) -> Result<()> {
                 })?,
                 None => fetch::default_card(),
             };
-            let path = fetch::fetch(&card, cli.quiet)?;
+            let path = fetch::fetch(&card, quiet)?;
             println!("{}", path.display());
             Ok(())
         }
@@ -84,7 +83,7 @@ fn dispatch(cli: &Cli) -> Result<()> {
         }
         Command::Prompts { prompts, dimension } => {
             let set = PromptSet::from_option(prompts.as_deref())?;
-            let dim = dimension.as_deref().map(str::parse).transpose()?;
+            let dim = *dimension;
             let mut out = std::io::stdout().lock();
             for item in set
                 .items

@@ -3,7 +3,7 @@
 //! same model, prompts and result-changing settings; a mixture, a shard given twice, rows in
 //! two shards, or a missing or unfinished shard is refused with the folders it concerns.
 
-use crate::cli::MergeArgs;
+use crate::config::MergeConfig;
 use crate::manifest::{self, Diagnostics, Manifest};
 use crate::result_fields::{differences, Purpose, RunIdentity};
 use crate::results::{self, ResultRow, RowKey};
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 // Temporary re-exports of what moved to `manifest`, for code not yet pointed there.
 pub use crate::manifest::{MergeInfo, MergedShard};
 
-pub fn merge_command(args: &MergeArgs, quiet: bool) -> Result<()> {
+pub fn merge_command(args: &MergeConfig, quiet: bool) -> Result<()> {
     let (rows, info) = merge(&args.dirs, &args.out, args.allow_incomplete)?;
     let summary = stats::run(&args.out)?;
     if !quiet {

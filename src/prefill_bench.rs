@@ -8,8 +8,8 @@
 //! applied to it, nothing is skipped), and the output head once per row (only the last
 //! position is projected). Norms, rotary, softmax and the elementwise ops are not counted.
 
-use crate::cli::{BenchPrefillArgs, Weights};
-use crate::device::DeviceSpec;
+use crate::config::BenchPrefillConfig;
+use crate::domain::Weights;
 use crate::models::llama::Config;
 use crate::models::{random, CausalLm, WeightFormat};
 use crate::{Error, Result};
@@ -51,11 +51,9 @@ pub fn parse_grid(text: &str) -> Result<Vec<(usize, usize)>> {
         .collect()
 }
 
-pub fn bench_prefill(args: &BenchPrefillArgs, quiet: bool) -> Result<()> {
-    let grid = parse_grid(&args.grid)?;
+pub fn bench_prefill(args: &BenchPrefillConfig, quiet: bool) -> Result<()> {
     let (cfg, name) = random::config(&args.random_weights)?;
-    let devices = DeviceSpec::parse_list(&args.devices)?;
-    let device = devices[0].open()?;
+    let device = args.device.open()?;
     let format = match args.weights {
         Weights::F32 => WeightFormat::F32,
         Weights::Bf16 => WeightFormat::Bf16,
@@ -74,7 +72,7 @@ pub fn bench_prefill(args: &BenchPrefillArgs, quiet: bool) -> Result<()> {
         eprintln!(
             "random {name} ({}) on {} in {:.1}s",
             model.describe(),
-            devices[0],
+            args.device,
             t_load.elapsed().as_secs_f64()
         );
     }
@@ -85,7 +83,7 @@ pub fn bench_prefill(args: &BenchPrefillArgs, quiet: bool) -> Result<()> {
         let z = (state ^ (state >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         ((z ^ (z >> 29)) % cfg.vocab_size as u64) as u32
     };
-    for (batch, length) in grid {
+    for &(batch, length) in &args.grid {
         let rows: Vec<Vec<u32>> = (0..batch)
             .map(|_| (0..length).map(|_| next_id()).collect())
             .collect();
@@ -106,7 +104,7 @@ pub fn bench_prefill(args: &BenchPrefillArgs, quiet: bool) -> Result<()> {
         let tflops = flops / median / 1e12;
         let line = serde_json::json!({
             "model": name,
-            "device": devices[0].to_string(),
+            "device": args.device.to_string(),
             "weights": format!("{format:?}").to_lowercase(),
             "batch": batch,
             "length": length,

@@ -1,6 +1,7 @@
 //! Which parts of a run's manifest change its results: the one definition that a resumed run
-//! (`run::check_resumable`, logits and generate runs alike) and `merge` compare, so that
-//! neither a rerun into a folder nor a merge of shards mixes rows scored two ways.
+//! (`run::check_resumable`, logits and generate runs alike; [`check_same_mode`] for the mode)
+//! and `merge` compare, so that neither a rerun into a folder nor a merge of shards mixes rows
+//! scored two ways.
 //!
 //! Every `settings` field counts unless it is listed in [`NOT_RESULT_CHANGING`]: a field added
 //! to `Settings` later is result-changing without anyone remembering to add it here. Nested
@@ -8,8 +9,10 @@
 //! the very setting that differs.
 
 use crate::manifest::{LabelsInfo, Manifest, ModelInfo, PromptsInfo, Settings};
+use crate::{Error, Result};
 use serde::Serialize;
 use serde_json::Value;
+use std::path::Path;
 
 /// Settings that change no result: where the work ran (`device`: replicas of one backend give
 /// the very same rows; `backend` is compared), the preset's name (its `limit` is compared),
@@ -24,8 +27,8 @@ pub const NOT_RESULT_CHANGING: &[&str] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     /// Rerunning into a folder: a generate run may add rounds (`settings.generation.rounds`
-    /// may grow; `check_generation_settings` allows only that), and the shard is checked on
-    /// its own.
+    /// may change; [`check_same_mode`] compares the rest of `settings.generation` even before
+    /// a folder holds rows), and the shard is checked on its own.
     Resume,
     /// Combining shards: they must cut one grid into the same number of shards.
     Merge,
@@ -81,19 +84,63 @@ impl<'a> RunIdentity<'a> {
             ("prompts.sha256".into(), self.prompts.sha256.clone()),
             ("labels".into(), json(self.labels)),
         ];
-        let mut settings = serde_json::to_value(self.settings).expect("settings serialize");
-        // Selections are sets: the command line's order changes nothing.
-        for key in ["countries", "dimensions"] {
-            if let Some(Value::Array(list)) = settings.get_mut(key) {
-                list.sort_by_key(|v| v.to_string());
-            }
-        }
-        flatten("settings", &settings, &mut out);
-        out.retain(|(name, _)| {
-            let may_grow = purpose == Purpose::Resume && name == "settings.generation.rounds";
-            !(may_grow || NOT_RESULT_CHANGING.contains(&name.as_str()))
-        });
+        out.extend(settings_fields(self.settings, purpose));
         out
+    }
+}
+
+/// (name, value) of every result-changing field of `settings`, in a fixed order.
+fn settings_fields(settings: &Settings, purpose: Purpose) -> Vec<(String, String)> {
+    let mut settings = serde_json::to_value(settings).expect("settings serialize");
+    // Selections are sets: the command line's order changes nothing.
+    for key in ["countries", "dimensions"] {
+        if let Some(Value::Array(list)) = settings.get_mut(key) {
+            list.sort_by_key(|v| v.to_string());
+        }
+    }
+    let mut out = Vec::new();
+    flatten("settings", &settings, &mut out);
+    out.retain(|(name, _)| {
+        let may_grow = purpose == Purpose::Resume && name == "settings.generation.rounds";
+        !(may_grow || NOT_RESULT_CHANGING.contains(&name.as_str()))
+    });
+    out
+}
+
+/// Refuse to mix the two modes in one folder, even one whose run was killed before its first
+/// row: a logits run (`generation` None) where a generate run wrote, a generate run where a
+/// logits run wrote, or generate runs that make their replies differently (by the
+/// `settings.generation` fields a resume compares: `rounds` may change).
+pub fn check_same_mode(dir: &Path, old: &Settings, new: &Settings) -> Result<()> {
+    let problem = match (&old.generation, &new.generation) {
+        (None, None) => None,
+        (Some(_), None) => Some("a generate run (--mode generate)".to_string()),
+        (None, Some(_)) => Some("a logits run (--mode logits)".to_string()),
+        (Some(_), Some(_)) => {
+            let generation = |s: &Settings| -> Vec<(String, String)> {
+                settings_fields(s, Purpose::Resume)
+                    .into_iter()
+                    .filter(|(name, _)| name.starts_with("settings.generation."))
+                    .collect()
+            };
+            let differing: Vec<String> = differences(&generation(new), &generation(old))
+                .into_iter()
+                .map(|(name, mine, theirs)| format!("{name} is {mine} now but {theirs} there"))
+                .collect();
+            (!differing.is_empty()).then(|| {
+                format!(
+                    "a generate run with other settings ({})",
+                    differing.join("; ")
+                )
+            })
+        }
+    };
+    match problem {
+        Some(what) => Err(Error::Usage(format!(
+            "{} holds {what}; use another --out",
+            dir.display()
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -2,7 +2,7 @@
 //! synced per batch so that a killed run loses nothing it finished and resumes.
 
 pub use crate::manifest::results::{
-    ResultRow, RowKey, MODE_GENERATE, MODE_IMPORTED, MODE_LOGITS, RESULTS_FILE,
+    row_key, ResultRow, RowKey, MODE_GENERATE, MODE_IMPORTED, MODE_LOGITS, RESULTS_FILE,
 };
 
 use crate::files::{self, Appender};

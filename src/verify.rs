@@ -5,7 +5,7 @@
 //! re-scored, so on the same machine and backend the figures come back bit for bit; on
 //! another backend (a CPU run checked on a GPU) they agree within `CROSS_BACKEND_TOLERANCE`.
 
-use crate::cli::VerifyArgs;
+use crate::config::VerifyConfig;
 use crate::countries;
 use crate::device::{self, DeviceSpec};
 use crate::fetch;
@@ -104,10 +104,10 @@ impl VerifyReport {
     }
 }
 
-pub fn verify_command(args: &VerifyArgs, quiet: bool) -> Result<()> {
+pub fn verify_command(args: &VerifyConfig, quiet: bool) -> Result<()> {
     let report = verify(
         &args.dir,
-        args.sample as usize,
+        args.sample,
         args.seed,
         &args.devices,
         args.model.as_deref(),
@@ -145,13 +145,12 @@ pub fn verify(
     dir: &Path,
     sample: usize,
     seed: u64,
-    devices: &str,
+    devices: &[DeviceSpec],
     model_path: Option<&Path>,
     quiet: bool,
 ) -> Result<VerifyReport> {
     let manifest: Manifest = manifest::read(dir)?;
-    let devices = DeviceSpec::parse_list(devices)?;
-    let backend = device::backend(&devices)?;
+    let backend = device::backend(devices)?;
     let recorded = results::read(&dir.join(results::RESULTS_FILE))?.rows;
     let (rows, other): (Vec<ResultRow>, Vec<ResultRow>) = recorded
         .into_iter()

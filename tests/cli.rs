@@ -388,3 +388,74 @@ fn the_manifest_records_the_weight_format_and_whether_it_is_exact() {
         assert_eq!(manifest["settings"]["exact"], exact, "{weights}");
     }
 }
+
+/// `hofbench run` on a one-item grid into `out` with `extra` flags must fail naming every one
+/// of `needles`, without having created `out`.
+fn refused_before_writing(out: &Path, extra: &[&str], needles: &[&str]) {
+    let mut args = vec!["--quiet", "run", "--out", s(out)];
+    args.extend([
+        "--countries",
+        "Japan",
+        "--dimensions",
+        "idv",
+        "--limit",
+        "1",
+    ]);
+    args.extend(extra);
+    fails_with(&hofbench(&args), needles);
+    assert!(!out.exists(), "{extra:?}: the run folder was created");
+}
+
+/// A flag of the other mode is an error naming it, not silently ignored, and nothing is
+/// written: typing a generate flag with its default value counts as giving it.
+#[test]
+fn flags_of_the_other_mode_are_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    for (flag, extra) in [
+        ("--rounds", &["--rounds", "3"][..]),
+        ("--judge", &["--judge", "smollm2-135m-instruct"][..]),
+        ("--seed", &["--seed", "0"][..]),
+        ("--temperature", &["--temperature", "0.6"][..]),
+        ("--top-p", &["--top-p", "0.9"][..]),
+        ("--top-k", &["--top-k", "10"][..]),
+        ("--repetition-penalty", &["--repetition-penalty", "1.5"][..]),
+        ("--greedy", &["--greedy"][..]),
+        ("--max-new-tokens", &["--max-new-tokens", "5"][..]),
+    ] {
+        refused_before_writing(&out_dir, extra, &[flag, "--mode generate"]);
+    }
+    refused_before_writing(
+        &out_dir,
+        &["--mode", "generate", "--random-weights", "llama3-8b"],
+        &["--random-weights", "--mode logits"],
+    );
+}
+
+/// `--shard`, `--devices` and `--system-file` are checked before the run folder is created or
+/// results.jsonl opened, in either mode.
+#[test]
+fn bad_shard_devices_and_system_file_are_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    let missing = tmp.path().join("no-such-system.txt");
+    for mode in ["logits", "generate"] {
+        for (bad, needle) in [
+            (&["--shard", "2/2"][..], "--shard"),
+            (&["--shard", "x"][..], "--shard"),
+            (&["--devices", "gpu"][..], "--devices"),
+            (&["--devices", "cpu,0"][..], "--devices"),
+            (&["--system-file", s(&missing)][..], "no-such-system.txt"),
+        ] {
+            let mut extra = vec!["--mode", mode];
+            extra.extend(bad);
+            refused_before_writing(&out_dir, &extra, &[needle]);
+        }
+    }
+    // Generate mode runs on one device: refused before the folder is made too.
+    refused_before_writing(
+        &out_dir,
+        &["--mode", "generate", "--devices", "0,1"],
+        &["one device"],
+    );
+}

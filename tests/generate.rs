@@ -403,10 +403,17 @@ fn a_killed_generate_run_resumes_with_the_same_text() {
     other.extend(["--top-k".into(), "3".into()]);
     let (success, err) = hofbench(&other);
     assert!(!success && err.contains("other settings"), "{err}");
-    let logits: Vec<String> = args(&resumed)
-        .into_iter()
-        .filter(|a| a != "generate" && a != "--mode")
-        .collect();
+    // A logits run (without the generate flags, which logits mode refuses) in the folder.
+    let mut logits: Vec<String> = Vec::new();
+    let mut given = args(&resumed).into_iter();
+    while let Some(a) = given.next() {
+        match a.as_str() {
+            "--mode" | "--max-new-tokens" | "--temperature" | "--seed" => {
+                given.next();
+            }
+            _ => logits.push(a),
+        }
+    }
     let (success, err) = hofbench(&logits);
     assert!(!success && err.contains("a generate run"), "{err}");
 }

@@ -4,7 +4,7 @@
 //! items, the shift's Pearson/Spearman/Kendall correlation with the score, items changed by
 //! any persona, and the paired bootstrap over countries of r, high-side share and accuracy.
 
-use hofbench::cli::{CompareArgs, StatsArgs};
+use hofbench::config::CompareConfig;
 use hofbench::stats::{self, Options};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -171,14 +171,11 @@ fn compare_matches_numpy_and_scipy() {
     let dir = runs(&["personas", "other"]);
     let out = dir.path().join("cmp");
     let o = options(&e);
-    let md = hofbench::compare::compare_command(&CompareArgs {
+    let md = hofbench::compare::compare_command(&CompareConfig {
         a: dir.path().join("personas"),
         b: dir.path().join("other"),
         out: out.clone(),
-        stats: StatsArgs {
-            seed: o.seed,
-            resamples: o.resamples,
-        },
+        stats: o,
     })
     .unwrap();
     assert!(

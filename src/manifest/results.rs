@@ -73,15 +73,36 @@ fn default_mode() -> String {
 /// the generated replies of the same item never collide.
 pub type RowKey = (String, String, Dimension, String, String, String, u32);
 
+/// The key of a row about to be made, as [`ResultRow::key`] will read it back.
+pub fn row_key(
+    model: &str,
+    approach: &str,
+    dimension: Dimension,
+    country: &str,
+    prompt_id: &str,
+    mode: &str,
+    round: u32,
+) -> RowKey {
+    (
+        model.to_string(),
+        approach.to_string(),
+        dimension,
+        country.to_string(),
+        prompt_id.to_string(),
+        mode.to_string(),
+        round,
+    )
+}
+
 impl ResultRow {
     pub fn key(&self) -> RowKey {
-        (
-            self.model.clone(),
-            self.approach.clone(),
+        row_key(
+            &self.model,
+            &self.approach,
             self.dimension,
-            self.country.clone(),
-            self.prompt_id.clone(),
-            self.mode.clone(),
+            &self.country,
+            &self.prompt_id,
+            &self.mode,
             self.round.unwrap_or(0),
         )
     }

@@ -288,7 +288,7 @@ pub fn import_files(
 }
 
 /// `hofbench import-translations`.
-pub fn import_command(args: &crate::cli::ImportArgs, quiet: bool) -> Result<()> {
+pub fn import_command(args: &crate::config::ImportTranslationsConfig, quiet: bool) -> Result<()> {
     let prompt_set = PromptSet::from_option(args.prompts.as_deref())?;
     let translator = args
         .model

@@ -257,7 +257,7 @@ pub fn model_record(translator: &Translator, opts: &PipelineOptions) -> Result<M
 }
 
 /// `hofbench translate`.
-pub fn translate_command(args: &crate::cli::TranslateArgs, quiet: bool) -> Result<()> {
+pub fn translate_command(args: &crate::config::TranslateConfig, quiet: bool) -> Result<()> {
     let prompt_set = crate::prompts::PromptSet::from_option(args.prompts.as_deref())?;
     // Check the language list before loading the model, then again against its tokenizer.
     resolve_languages(&args.languages, None)?;
@@ -266,14 +266,12 @@ pub fn translate_command(args: &crate::cli::TranslateArgs, quiet: bool) -> Resul
     let langs = resolve_languages(&args.languages, Some(&translator.tokenizer.lang_ids))?;
     let opts = PipelineOptions {
         generate: GenerateOptions {
-            beams: args.beams as usize,
-            max_length: args
-                .max_length
-                .map_or(MaxLength::Auto, |n| MaxLength::Fixed(n as usize)),
+            beams: args.beams,
+            max_length: args.max_length.map_or(MaxLength::Auto, MaxLength::Fixed),
             length_penalty: 1.0,
         },
-        batch_size: args.batch_size as usize,
-        back_translation: !args.no_back_translation,
+        batch_size: args.batch_size,
+        back_translation: args.back_translation,
     };
     let items: Vec<PromptItem> = prompt_set.items.clone();
     // One writer per cache folder: only it may cut a torn line or append.

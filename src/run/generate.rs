@@ -9,66 +9,20 @@
 //! unjudged row: `p_high` is 1 or 0 for the side the judge found, null when inconclusive, and
 //! the judge's reading is kept in the row's `judge`.
 
-use super::{cut_at_stop_text, generate, stop_tokens, Request, RowRng, Sampling, Stop};
-use crate::cli::RunArgs;
+use crate::config::{GenerateConfig, RunConfig};
 use crate::countries::Country;
-use crate::device::DeviceSpec;
 use crate::fetch;
+use crate::generate::{cut_at_stop_text, generate, stop_tokens, Request, RowRng, Stop};
 use crate::judge::{self, Judge, JudgeItem};
-use crate::manifest::{self, Manifest, ModelInfo, PromptsInfo, Settings, Timing, MANIFEST_FILE};
 use crate::prompts::PromptItem;
-use crate::result_fields::RunIdentity;
-use crate::results::{self, ResultRow, ResultsWriter};
-use crate::run::{
-    check_resumable, grid, labels_info, load_replicas, now, progress_bar, weight_format,
-    RunSelection,
-};
-use crate::shard::Shard;
+use crate::results::{self, ResultRow};
+use crate::run::{grid, load_replicas, weight_format, Session};
 use crate::template::{multilingual_generate_turn, personas_generate_turn, Order, TranslatedItem};
-use crate::{stats, Error, Result};
-use std::path::Path;
+use crate::Result;
 use std::time::Instant;
 
 // Temporary re-exports of what moved to `manifest`, for code not yet pointed there.
 pub use crate::manifest::{GenerationSettings, JudgeInfo};
-
-impl GenerationSettings {
-    fn same_replies(&self, other: &Self) -> bool {
-        Self {
-            rounds: other.rounds,
-            ..self.clone()
-        } == *other
-    }
-}
-
-/// Refuse to mix runs in one folder: a logits run (`generation` None) where a generate run
-/// wrote, a generate run where a logits run wrote, or generate runs with different settings.
-pub fn check_generation_settings(
-    dir: &Path,
-    generation: Option<&GenerationSettings>,
-) -> Result<()> {
-    if !dir.join(MANIFEST_FILE).exists() {
-        return Ok(());
-    }
-    let old = manifest::read(dir)?;
-    let problem = match (&old.settings.generation, generation) {
-        (None, None) => None,
-        (Some(_), None) => Some("a generate run (--mode generate)".to_string()),
-        (None, Some(_)) => Some("a logits run (--mode logits)".to_string()),
-        (Some(a), Some(b)) if !a.same_replies(b) => Some(format!(
-            "a generate run with other settings ({})",
-            serde_json::to_string(a)?
-        )),
-        _ => None,
-    };
-    match problem {
-        Some(what) => Err(Error::Usage(format!(
-            "{} holds {what}; use another --out",
-            dir.display()
-        ))),
-        None => Ok(()),
-    }
-}
 
 /// Where a model writing in the plain chat format starts the next turn.
 const PLAIN_NEXT_TURN: &str = "\nUser:";
@@ -97,52 +51,22 @@ pub fn round_order(round: u32) -> Order {
     }
 }
 
-pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
-    let sampling = Sampling {
-        temperature: args.temperature,
-        top_p: args.top_p,
-        top_k: args.top_k,
-        repetition_penalty: args.repetition_penalty,
-        greedy: args.greedy,
-    };
-    sampling.check().map_err(Error::Usage)?;
-    let selection = RunSelection::from_args(args)?;
-    let RunSelection {
-        countries,
-        prompt_set,
-        items,
-        translations,
-        ..
-    } = &selection;
-    // Held until the run ends (creating the folder): one process per folder.
-    let _lock = crate::lock::DirLock::acquire(&args.out)?;
-    let (mut writer, existing) = ResultsWriter::open(&args.out)?;
-
-    let model = fetch::resolve(args.model.as_deref(), quiet)?;
-    let model_sha = fetch::model_sha256(&model.path)?;
-    let devices = DeviceSpec::parse_list(&args.devices)?;
-    if devices.len() > 1 {
-        return Err(Error::Usage(
-            "--devices: --mode generate runs on one device".into(),
-        ));
-    }
-    let backend = crate::device::backend(&devices)?;
-    let shard: Option<Shard> = args.shard.as_deref().map(str::parse).transpose()?;
-    let device = devices[0].open()?;
-    let format = weight_format(args.weights, &model.path, &device)?;
+pub(crate) fn run(config: &RunConfig, generate_config: &GenerateConfig, quiet: bool) -> Result<()> {
+    let GenerateConfig {
+        sampling,
+        max_new_tokens,
+        rounds,
+        seed,
+        judge: judge_name,
+    } = generate_config;
+    let (max_new_tokens, rounds, seed) = (*max_new_tokens, *rounds, *seed);
+    let mut session = Session::open(config, quiet)?;
+    let model = &session.model;
+    let device = &session.devices[0];
     let t_load = Instant::now();
-    let card_template = model.card.as_ref().and_then(|c| c.template.as_deref());
-    let mut scorer = load_replicas(
-        &model.path,
-        std::slice::from_ref(&device),
-        format,
-        card_template,
-        None,
-    )?
-    .remove(0);
-    scorer.system.clone_from(&selection.system);
+    let scorer = session.load_scorers(None)?.remove(0);
     // The judge: the scored model itself unless --judge names another one.
-    let judge_model = match args.judge.as_deref() {
+    let judge_model = match judge_name.as_deref() {
         None => None,
         Some(name) => {
             let resolved = fetch::resolve(Some(name), quiet)?;
@@ -154,8 +78,8 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         Some(m) => Some(
             load_replicas(
                 &m.path,
-                std::slice::from_ref(&device),
-                weight_format(args.weights, &m.path, &device)?,
+                std::slice::from_ref(device),
+                weight_format(config.weights, &m.path, device)?,
                 m.card.as_ref().and_then(|c| c.template.as_deref()),
                 None,
             )?
@@ -168,7 +92,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             .map_or(&model.name, |m| &m.name)
             .clone(),
         sha256: match &judge_model {
-            None => model_sha.clone(),
+            None => session.model_sha.clone(),
             Some(m) => fetch::model_sha256(&m.path)?,
         },
         neither_band: judge::NEITHER_BAND,
@@ -185,14 +109,11 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             judge_info.model
         );
     }
-    let labels = labels_info(&scorer);
-    let model_info = ModelInfo::new(&model, model_sha, &scorer);
-    let prompts_info = PromptsInfo::of(prompt_set);
     let generation = GenerationSettings {
         sampling: sampling.clone(),
-        max_new_tokens: args.max_new_tokens,
-        rounds: args.rounds,
-        seed: args.seed,
+        max_new_tokens,
+        rounds,
+        seed,
         stop_tokens: stop_tokens(&scorer.tokenizer),
         judge: Some(judge_info),
         // The plain format (prompts/templates/plain.jinja) has no end-of-turn token: a model
@@ -203,28 +124,15 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         },
     };
     let stop_texts: Vec<&str> = generation.stop_texts.iter().map(String::as_str).collect();
-    let started = now();
-    let settings = Settings::new(
-        args,
-        &selection,
-        format,
-        devices[0].to_string(),
-        backend,
-        Some(generation.clone()),
-    );
-    check_generation_settings(&args.out, Some(&generation))?;
-    check_resumable(
-        &args.out,
-        &RunIdentity::this_version(&model_info, &prompts_info, &labels, &settings),
-        shard,
-        !existing.is_empty(),
-    )?;
+    let mut manifest = session.manifest(&scorer, Some(generation.clone()), load_secs)?;
 
-    let approach = args.approach.code();
+    let approach = config.approach.code();
+    let shard = config.shard;
+    let translations = &session.selection.translations;
     let t_encode = Instant::now();
     let mut work = Vec::new();
     // Shards are cut from the same canonical grid as a logits run's.
-    let full_grid = grid(items, countries);
+    let full_grid = grid(&session.selection.items, session.countries());
     for (k, &(item, country)) in full_grid.iter().enumerate() {
         if shard.is_some_and(|s| !s.contains(k)) {
             continue;
@@ -237,17 +145,17 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
                     .expect("load_for_run covers every selected country's language");
                 (lang, &lang.items[&item.id])
             });
-            for round in 1..=args.rounds {
-                let key = (
-                    model.name.clone(),
-                    approach.to_string(),
+            for round in 1..=rounds {
+                let key = results::row_key(
+                    &model.name,
+                    approach,
                     item.dimension,
-                    country.name.clone(),
-                    item.id.clone(),
-                    results::MODE_GENERATE.to_string(),
+                    &country.name,
+                    &item.id,
+                    results::MODE_GENERATE,
                     round,
                 );
-                if writer.is_done(&key) {
+                if session.writer.is_done(&key) {
                     continue;
                 }
                 let order = round_order(round);
@@ -283,54 +191,19 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     }
     let encode_secs = t_encode.elapsed().as_secs_f64();
     let grid_items = full_grid.len();
-    let rows_total = shard.map_or(grid_items, |s| s.len_of(grid_items)) * args.rounds as usize;
+    let rows_total = shard.map_or(grid_items, |s| s.len_of(grid_items)) * rounds as usize;
     // Similar lengths together waste less on padding; the sort is stable, so runs repeat.
     work.sort_by_key(|w| w.ids.len());
     let batches = prompt_batches(
         &work.iter().map(|w| w.ids.len()).collect::<Vec<_>>(),
-        args.batch_size as usize,
-        args.max_batch_tokens as usize,
+        config.batch_size,
+        config.max_batch_tokens,
     );
 
-    let mut manifest = Manifest {
-        tool: "hofbench".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        model: model_info,
-        prompts: prompts_info,
-        settings,
-        labels,
-        started,
-        finished: None,
-        items_total: rows_total,
-        shard,
-        grid_items: grid_items * args.rounds as usize,
-        devices: Vec::new(),
-        merge: None,
-        items_scored_this_run: 0,
-        tokens_this_run: 0,
-        seconds: 0.0,
-        tokens_per_second: 0.0,
-        items_per_second: 0.0,
-        timing: Timing {
-            load: load_secs,
-            encode: encode_secs,
-            ..Timing::default()
-        },
-        diagnostics: None,
-        warnings: Vec::new(),
-    };
-    manifest::write(&args.out, &manifest)?;
-    if !quiet && rows_total > work.len() {
-        eprintln!(
-            "resuming: {} of {rows_total} replies already done",
-            rows_total - work.len()
-        );
-    }
-
-    let bar = progress_bar(work.len() as u64, quiet);
-    let log_lines = !quiet && bar.is_hidden();
-    let mut last_log = Instant::now();
-    let t0 = Instant::now();
+    manifest.items_total = rows_total;
+    manifest.grid_items = grid_items * rounds as usize;
+    manifest.timing.encode = encode_secs;
+    let mut progress = session.start(&manifest, work.len(), "replies")?;
     let mut generated = 0usize;
     let mut prompt_tokens = 0usize;
     let mut judge_secs = 0.0;
@@ -341,7 +214,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             .map(|w| Request {
                 prompt: &w.ids,
                 rng: RowRng::for_row(
-                    args.seed,
+                    seed,
                     &model.name,
                     approach,
                     &w.country.name,
@@ -354,8 +227,8 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         let replies = generate(
             scorer.model.as_ref(),
             &requests,
-            &sampling,
-            args.max_new_tokens,
+            sampling,
+            max_new_tokens,
             Stop {
                 tokens: &generation.stop_tokens,
                 texts: (!stop_texts.is_empty()).then_some((&scorer.tokenizer, &stop_texts[..])),
@@ -384,11 +257,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             })
             .collect();
         let t_judge = Instant::now();
-        let readings = judge.judge(
-            &judge_items,
-            args.batch_size as usize,
-            args.max_batch_tokens as usize,
-        )?;
+        let readings = judge.judge(&judge_items, config.batch_size, config.max_batch_tokens)?;
         judge_secs += t_judge.elapsed().as_secs_f64();
         let mut out = Vec::with_capacity(batch.len());
         for (((w, reply), text), reading) in batch.iter().zip(&replies).zip(texts).zip(readings) {
@@ -408,13 +277,13 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
                 hofstede_score: w.country.score(w.item.dimension),
                 high_side: w.country.high_side(w.item.dimension),
                 // The one prompt in its order's slot (high first, low first), the other empty.
-                rendered: args.keep_text.then(|| match round_order(w.round) {
+                rendered: config.keep_text.then(|| match round_order(w.round) {
                     Order::HighFirst => [w.text.clone(), String::new()],
                     Order::LowFirst => [String::new(), w.text.clone()],
                 }),
                 lang: w.lang.clone(),
                 translation_bleu: w.bleu,
-                low_bleu: w.bleu.is_some_and(|b| b < args.bleu_threshold),
+                low_bleu: w.bleu.is_some_and(|b| b < config.selection.bleu_threshold),
                 response: Some(text),
                 round: Some(w.round),
                 tokens_generated: Some(reply.tokens.len()),
@@ -422,31 +291,13 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
             });
         }
         let t_write = Instant::now();
-        writer.append(&out)?;
+        session.writer.append(&out)?;
         manifest.timing.write += t_write.elapsed().as_secs_f64();
-        bar.inc(batch.len() as u64);
-        if log_lines && last_log.elapsed().as_secs() >= 30 {
-            last_log = Instant::now();
-            eprintln!(
-                "{}/{} replies, {:.1} replies/s, ETA {}s",
-                bar.position(),
-                work.len(),
-                bar.per_sec(),
-                bar.eta().as_secs()
-            );
-        }
+        progress.advance(batch.len());
     }
-    bar.finish_and_clear();
-    let secs = t0.elapsed().as_secs_f64();
-    let rate = |n: usize| if secs > 0.0 { n as f64 / secs } else { 0.0 };
-    manifest.finished = Some(now());
-    manifest.items_scored_this_run = work.len();
-    manifest.tokens_this_run = generated;
-    manifest.seconds = secs;
-    manifest.tokens_per_second = rate(generated);
-    manifest.items_per_second = rate(work.len());
-    manifest.timing.computed_token_ratio = 0.0;
-    manifest::write(&args.out, &manifest)?;
+    let secs = progress.finish();
+    Session::finish(&mut manifest, secs, work.len(), generated);
+    session.write_manifest(&manifest)?;
     if !quiet {
         eprintln!(
             "generated {} replies ({generated} new tokens, {prompt_tokens} prompt tokens) in \
@@ -458,12 +309,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
     if !quiet {
         eprintln!("judged them in {judge_secs:.1}s");
     }
-    let summary = stats::run(&args.out)?;
-    if !quiet {
-        println!("{summary}");
-        eprintln!("results in {}", args.out.display());
-    }
-    Ok(())
+    session.stats()
 }
 
 /// Cut length-sorted prompts into consecutive batches of at most `max_rows` prompts whose
