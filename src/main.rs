@@ -8,7 +8,7 @@ use std::io::Write;
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = dispatch(&cli) {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", e.report());
         std::process::exit(1);
     }
 }

@@ -115,7 +115,7 @@ fn parse(path: &Path, lines: crate::jsonl::Lines) -> Result<ReadResults> {
     let mut rows = Vec::with_capacity(lines.lines.len());
     for (line_no, line) in &lines.lines {
         let row: ResultRow = serde_json::from_str(line)
-            .map_err(|e| Error::bad_input(path, *line_no, format!("not a result row: {e}")))?;
+            .map_err(|e| Error::bad_input_from(path, *line_no, "not a result row", e))?;
         rows.push(row);
     }
     Ok(ReadResults {

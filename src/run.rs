@@ -237,7 +237,8 @@ pub(crate) fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<(
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let path = dir.join(MANIFEST_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::bad_input(&path, e.line(), e.to_string()))
+    serde_json::from_str(&text)
+        .map_err(|e| Error::bad_input_from(&path, e.line(), "not a run manifest", e))
 }
 
 /// One (country, prompt) pair with its two tokenized prompts.
@@ -491,7 +492,7 @@ impl RunSelection {
         let prompt_set = PromptSet::from_option(args.prompts.as_deref())?;
         let items = prompt_set.select(&dimensions, limit);
         if items.is_empty() {
-            return Err(Error::Usage(format!(
+            return Err(Error::Incompatible(format!(
                 "the prompt set {} has no prompts for dimensions {:?}",
                 prompt_set.source, dimensions
             )));
@@ -867,7 +868,7 @@ pub(crate) fn check_resumable(
     let path = dir.join(MANIFEST_FILE);
     if !path.exists() {
         if has_rows {
-            return Err(Error::Usage(format!(
+            return Err(Error::Incompatible(format!(
                 "{} has results.jsonl but no manifest.json; use another --out",
                 dir.display()
             )));
@@ -886,7 +887,7 @@ pub(crate) fn check_resumable(
     .map(|(name, mine, theirs)| format!("{name} is {mine} now but {theirs} there"))
     .collect();
     if !differing.is_empty() {
-        return Err(Error::Usage(format!(
+        return Err(Error::Incompatible(format!(
             "{} holds results of {} / {} made with other settings: {}; rerun with the \
              settings in its manifest.json or use another --out",
             dir.display(),
@@ -898,7 +899,7 @@ pub(crate) fn check_resumable(
     if old.shard != shard {
         let name =
             |s: Option<Shard>| s.map_or("the whole grid".to_string(), |s| format!("shard {s}"));
-        return Err(Error::Usage(format!(
+        return Err(Error::Incompatible(format!(
             "{} holds {} but this run is {}; use another --out",
             dir.display(),
             name(old.shard),

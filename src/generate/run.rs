@@ -89,7 +89,7 @@ pub fn check_generation_settings(
         _ => None,
     };
     match problem {
-        Some(what) => Err(Error::Usage(format!(
+        Some(what) => Err(Error::Incompatible(format!(
             "{} holds {what}; use another --out",
             dir.display()
         ))),
@@ -132,7 +132,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> Result<()> {
         repetition_penalty: args.repetition_penalty,
         greedy: args.greedy,
     };
-    sampling.check().map_err(Error::Usage)?;
+    sampling.check()?;
     let selection = RunSelection::from_args(args)?;
     let RunSelection {
         countries,

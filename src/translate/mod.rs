@@ -135,9 +135,8 @@ impl LangCache {
             false => crate::jsonl::read_lines(&path)?,
         };
         for (line_no, line) in lines.lines {
-            let row: TranslationRow = serde_json::from_str(&line).map_err(|e| {
-                Error::bad_input(&path, line_no, format!("not a translation row: {e}"))
-            })?;
+            let row: TranslationRow = serde_json::from_str(&line)
+                .map_err(|e| Error::bad_input_from(&path, line_no, "not a translation row", e))?;
             if row.lang != lang {
                 return Err(Error::bad_input(
                     &path,
@@ -250,7 +249,9 @@ impl CacheManifest {
             });
         }
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|e| Error::bad_input(&path, e.line(), e.to_string()))
+        serde_json::from_str(&text).map_err(|e| {
+            Error::bad_input_from(&path, e.line(), "not a translation cache manifest", e)
+        })
     }
 
     /// Recompute the per-language summaries from the files and write the manifest.
@@ -368,7 +369,7 @@ pub fn load_for_run(
             })
             .collect();
         let langs: Vec<&str> = missing.keys().map(String::as_str).collect();
-        return Err(Error::Usage(format!(
+        return Err(Error::Incompatible(format!(
             "{} lacks translations for {} language(s): {}. Make them with \
              `hofbench translate --model NLLB_PATH --languages {} --out {}` (add the same \
              --prompts), or import published ones with `hofbench import-translations FILE... --out {}`",
