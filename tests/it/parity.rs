@@ -10,8 +10,8 @@ use hofbench::scorer::{score_row, Scorer};
 use hofbench::template::{personas_user_turn, Order};
 use serde_json::Value;
 
-mod common;
-use common::score_all;
+use crate::common;
+use crate::common::score_all;
 
 fn fixture() -> Value {
     common::parity_fixture("smollm2_logits.json")

@@ -8,8 +8,8 @@ use hofbench::models::{PrefixGroup, WeightFormat};
 use hofbench::scorer::{score_row, Scorer};
 use serde_json::Value;
 
-mod common;
-use common::score_all;
+use crate::common;
+use crate::common::score_all;
 
 fn fixture() -> Value {
     common::parity_fixture("gemma3-270m_logits.json")
