@@ -3,7 +3,7 @@
 //!
 //! The semantics follow transformers' `RepetitionPenaltyLogitsProcessor`,
 //! `TemperatureLogitsWarper`, `TopKLogitsWarper` and `TopPLogitsWarper` (min_tokens_to_keep = 1);
-//! tests/generate.rs checks them against those classes on fixed logits
+//! tests/it/generate.rs checks them against those classes on fixed logits
 //! (tests/fixtures/generate/processors.json).
 
 use serde::{Deserialize, Serialize};
