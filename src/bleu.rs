@@ -1,5 +1,5 @@
 //! Round-trip quality of a translation: BLEU and chrF computed exactly as the `sacrebleu`
-//! package does (checked against it by `tests/bleu_sacrebleu.rs`), reported on a 0–1 scale
+//! package does (checked against it by `tests/it/bleu_sacrebleu.rs`), reported on a 0–1 scale
 //! like the paper's released files (sacrebleu's 0–100 divided by 100).
 //!
 //! - BLEU: 13a tokenisation (mteval-v13a, WMT's default), 4-gram, one reference.

@@ -414,7 +414,7 @@ impl RunArgs {
                     repetition_penalty: self.repetition_penalty,
                     greedy: self.greedy,
                 };
-                sampling.check().map_err(crate::Error::Usage)?;
+                sampling.check()?;
                 config::ModeConfig::Generate(config::GenerateConfig {
                     sampling,
                     max_new_tokens: self.max_new_tokens,

@@ -420,7 +420,7 @@ pub fn compare_command(args: &CompareConfig) -> Result<String> {
     let options = args.stats;
     let (a, b) = (stats::load(&args.a)?, stats::load(&args.b)?);
     let rows = compare_rows(&a, &b, options).map_err(|msg| {
-        Error::Usage(format!(
+        Error::Incompatible(format!(
             "compare {} {}: {msg}",
             args.a.display(),
             args.b.display()

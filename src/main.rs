@@ -7,7 +7,7 @@ use std::io::Write;
 fn main() {
     let (quiet, command) = hofbench::cli::parse();
     if let Err(e) = command.and_then(|c| dispatch(&c, quiet)) {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", e.report());
         std::process::exit(1);
     }
 }

@@ -54,7 +54,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow_incomplete: bool) -> Result<(us
     let mut by_index: HashMap<usize, &Path> = HashMap::new();
     for (dir, m) in dirs.iter().zip(&manifests) {
         let Some(shard) = m.shard else {
-            return Err(Error::Usage(format!(
+            return Err(Error::Incompatible(format!(
                 "{} is not a shard: its manifest.json has no `shard` (made without --shard)",
                 dir.display()
             )));
@@ -74,7 +74,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow_incomplete: bool) -> Result<(us
             .map(|(name, mine, theirs)| format!("{name} is {mine} there but {theirs}"))
             .collect();
         if !differing.is_empty() {
-            return Err(Error::Usage(format!(
+            return Err(Error::Incompatible(format!(
                 "{} does not belong with {}: {} in {}; refusing to mix runs",
                 dir.display(),
                 dirs[0].display(),
@@ -100,7 +100,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow_incomplete: bool) -> Result<(us
         let shard = m.shard.expect("checked above");
         for row in &read.rows {
             if row.model != m.model.name || row.approach != m.settings.approach {
-                return Err(Error::Usage(format!(
+                return Err(Error::Incompatible(format!(
                     "{}: a row of {} / {} in a run of {} / {}: not one run's output",
                     path.display(),
                     row.model,
@@ -110,7 +110,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow_incomplete: bool) -> Result<(us
                 )));
             }
             if let Some(other) = owner.insert(row.key(), dir) {
-                return Err(Error::Usage(format!(
+                return Err(Error::Incompatible(format!(
                     "{} / {} / {} is in both {} and {}: the shards overlap",
                     row.country,
                     row.prompt_id,
@@ -144,7 +144,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow_incomplete: bool) -> Result<(us
         rows.extend(read.rows);
     }
     if !allow_incomplete && (!info.missing_shards.is_empty() || !info.incomplete.is_empty()) {
-        return Err(Error::Usage(format!(
+        return Err(Error::Incompatible(format!(
             "{}; rerun those shards (the same command resumes) or pass --allow-incomplete",
             incompleteness(&info).join("; ")
         )));

@@ -174,7 +174,7 @@ pub fn parse_jsonl(text: &str, source: &Path) -> Result<Vec<PromptItem>> {
             continue;
         }
         let item: PromptItem = serde_json::from_str(line)
-            .map_err(|e| Error::bad_input(source, line_no, format!("not a prompt object: {e}")))?;
+            .map_err(|e| Error::bad_input_from(source, line_no, "not a prompt object", e))?;
         for (field, value) in [
             ("id", &item.id),
             ("request", &item.request),
@@ -240,7 +240,7 @@ pub fn parse_paper_csv(text: &str, source: &Path) -> Result<Vec<PromptItem>> {
         .from_reader(text.as_bytes());
     let headers = rdr
         .headers()
-        .map_err(|e| Error::bad_input(source, 1, e.to_string()))?
+        .map_err(|e| Error::bad_input_from(source, 1, "unreadable CSV header", e))?
         .clone();
     let find = |name: &str| headers.iter().position(|h| h.trim() == name);
     let prompt_col = find("English_Prompt")
@@ -270,7 +270,7 @@ pub fn parse_paper_csv(text: &str, source: &Path) -> Result<Vec<PromptItem>> {
     for (row, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| {
             let line = e.position().map_or(0, |p| p.line() as usize);
-            Error::bad_input(source, line, format!("malformed CSV row: {e}"))
+            Error::bad_input_from(source, line, "malformed CSV row", e)
         })?;
         let line = rec.position().map_or(0, |p| p.line() as usize);
         let cell = |col: usize| rec.get(col).unwrap_or("").trim();

@@ -117,7 +117,7 @@ fn table(csv_text: &'static str, name: &str) -> Result<Vec<(String, String)>> {
     for rec in rdr.records() {
         let rec = rec.map_err(|e| {
             let line = e.position().map_or(0, |p| p.line() as usize);
-            Error::bad_input(Path::new(name), line, e.to_string())
+            Error::bad_input_from(Path::new(name), line, "malformed CSV row", e)
         })?;
         let line = rec.position().map_or(0, |p| p.line() as usize);
         match (rec.get(0), rec.get(1)) {

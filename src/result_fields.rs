@@ -136,7 +136,7 @@ pub fn check_same_mode(dir: &Path, old: &Settings, new: &Settings) -> Result<()>
         }
     };
     match problem {
-        Some(what) => Err(Error::Usage(format!(
+        Some(what) => Err(Error::Incompatible(format!(
             "{} holds {what}; use another --out",
             dir.display()
         ))),

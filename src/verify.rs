@@ -190,7 +190,7 @@ pub fn verify(
         (manifest.prompts.source != "builtin").then(|| Path::new(&manifest.prompts.source)),
     )?;
     if prompt_set.hash() != manifest.prompts.sha256 {
-        return Err(Error::Usage(format!(
+        return Err(Error::Incompatible(format!(
             "the prompt set {} has changed since the run (sha256 {} now, {} then)",
             manifest.prompts.source,
             prompt_set.hash(),
@@ -210,7 +210,7 @@ pub fn verify(
     // `run --random-weights` (a GPU benchmark) names its model `random-<shape>`: its scores
     // come from seeded random weights, not from the recorded file.
     if manifest.model.name.starts_with("random-") {
-        return Err(Error::Usage(format!(
+        return Err(Error::Incompatible(format!(
             "{}: a --random-weights benchmark run ({}); there is nothing to verify",
             dir.display(),
             manifest.model.name
@@ -272,7 +272,7 @@ pub fn verify(
         .collect();
     let outside_grid = rows.len() - in_grid.len();
     if in_grid.is_empty() {
-        return Err(Error::Usage(format!(
+        return Err(Error::Incompatible(format!(
             "{} has no logits rows of its recorded grid to verify",
             dir.display()
         )));

@@ -6,6 +6,7 @@
 //! and bench/gpu.sh runs it from the repository root on the GPU machine (no cargo there).
 #![cfg(feature = "cuda")]
 
+#[path = "it/common.rs"]
 mod common;
 use candle_core::{DType, Device, Tensor};
 use hofbench::gguf::GgufFile;

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 cargo build --release --locked
 ./target/release/hofbench --quiet fetch smollm2-135m-instruct >/dev/null
 ./target/release/hofbench --quiet fetch gemma3-270m >/dev/null
-# tests/report.rs screenshots report.html in headless Chromium when `chromium` is on PATH
+# tests/it/report.rs screenshots report.html in headless Chromium when `chromium` is on PATH
 # (Debian's package). Install it where we can (root + apt); without it that check is skipped,
 # except in CI (`CI` set), where it fails.
 if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -52,7 +52,7 @@ pub fn write(dir: &Path, manifest: &Manifest) -> Result<()> {
 /// Read a JSON document of one of the schemas here; an error names the file and line.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::bad_input(path, e.line(), e.to_string()))
+    serde_json::from_str(&text).map_err(|e| Error::bad_input_from(path, e.line(), "malformed JSON", e))
 }
 
 /// Write a JSON document (pretty-printed, as every manifest is) atomically and durably.

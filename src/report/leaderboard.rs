@@ -5,7 +5,7 @@
 //! the dimensions; drawn as `plots/leaderboard.png/.svg` and an HTML table.
 
 use super::escape;
-use super::plots::{msg, Figure, FAMILY};
+use super::plots::{msg, DrawResult, Figure, FAMILY};
 use crate::dimension::Dimension;
 use crate::stats::{Analysis, Level, PERSONAS};
 use plotters::coord::Shift;
@@ -103,7 +103,7 @@ impl Figure for Leaderboard {
         (1200, 140 + 28 * self.entries.len().max(1) as u32)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult
     where
         DB::ErrorType: 'static,
     {

@@ -31,10 +31,11 @@ pub fn tier_colour(tier: Tier) -> RGBColor {
     }
 }
 
-type DrawResult = std::result::Result<(), String>;
+/// A plotters error, kept as the cause of the `Error::Io` naming the image file.
+pub(crate) type DrawResult = std::result::Result<(), crate::error::Source>;
 
-pub(crate) fn msg<E: std::fmt::Display>(e: E) -> String {
-    e.to_string()
+pub(crate) fn msg<E: std::error::Error + Send + Sync + 'static>(e: E) -> crate::error::Source {
+    Box::new(e)
 }
 
 /// A figure that can be drawn on any plotters backend.
@@ -50,18 +51,18 @@ pub trait Figure {
 pub fn render(figure: &impl Figure, dir: &Path, name: &str) -> Result<String> {
     register_font();
     let png = dir.join(format!("{name}.png"));
-    let fail = |path: &Path, e: String| Error::io(path, std::io::Error::other(e));
+    let fail = |path: &Path, e: crate::error::Source| Error::io(path, std::io::Error::other(e));
     {
         let root = BitMapBackend::new(&png, figure.size()).into_drawing_area();
         figure.draw(&root).map_err(|e| fail(&png, e))?;
-        root.present().map_err(|e| fail(&png, e.to_string()))?;
+        root.present().map_err(|e| fail(&png, msg(e)))?;
     }
     let svg_path = dir.join(format!("{name}.svg"));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, figure.size()).into_drawing_area();
         figure.draw(&root).map_err(|e| fail(&svg_path, e))?;
-        root.present().map_err(|e| fail(&svg_path, e.to_string()))?;
+        root.present().map_err(|e| fail(&svg_path, msg(e)))?;
     }
     crate::files::write_atomic(&svg_path, svg.as_bytes())?;
     Ok(svg)

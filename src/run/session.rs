@@ -41,7 +41,7 @@ impl RunSelection {
         let prompt_set = PromptSet::from_option(selection.prompts.as_deref())?;
         let items = prompt_set.select(&selection.dimensions, selection.limit);
         if items.is_empty() {
-            return Err(Error::Usage(format!(
+            return Err(Error::Incompatible(format!(
                 "the prompt set {} has no prompts for dimensions {:?}",
                 prompt_set.source, selection.dimensions
             )));
@@ -154,7 +154,7 @@ pub(crate) fn check_resumable(
     let path = dir.join(MANIFEST_FILE);
     if !path.exists() {
         if has_rows {
-            return Err(Error::Usage(format!(
+            return Err(Error::Incompatible(format!(
                 "{} has results.jsonl but no manifest.json; use another --out",
                 dir.display()
             )));
@@ -173,7 +173,7 @@ pub(crate) fn check_resumable(
     .map(|(name, mine, theirs)| format!("{name} is {mine} now but {theirs} there"))
     .collect();
     if !differing.is_empty() {
-        return Err(Error::Usage(format!(
+        return Err(Error::Incompatible(format!(
             "{} holds results of {} / {} made with other settings: {}; rerun with the \
              settings in its manifest.json or use another --out",
             dir.display(),
@@ -185,7 +185,7 @@ pub(crate) fn check_resumable(
     if old.shard != shard {
         let name =
             |s: Option<Shard>| s.map_or("the whole grid".to_string(), |s| format!("shard {s}"));
-        return Err(Error::Usage(format!(
+        return Err(Error::Incompatible(format!(
             "{} holds {} but this run is {}; use another --out",
             dir.display(),
             name(old.shard),

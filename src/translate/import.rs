@@ -48,7 +48,7 @@ fn parse_file(path: &Path, by_text: &HashMap<String, &PromptItem>) -> Result<Par
         .from_reader(text.as_bytes());
     let headers = rdr
         .headers()
-        .map_err(|e| Error::bad_input(path, 1, e.to_string()))?
+        .map_err(|e| Error::bad_input_from(path, 1, "unreadable CSV header", e))?
         .clone();
     let col = |name: &str| -> Result<usize> {
         headers
@@ -68,7 +68,7 @@ fn parse_file(path: &Path, by_text: &HashMap<String, &PromptItem>) -> Result<Par
     for rec in rdr.records() {
         let rec = rec.map_err(|e| {
             let line = e.position().map_or(0, |p| p.line() as usize);
-            Error::bad_input(path, line, format!("malformed CSV row: {e}"))
+            Error::bad_input_from(path, line, "malformed CSV row", e)
         })?;
         let line = rec.position().map_or(0, |p| p.line() as usize);
         let cell = |c: usize| rec.get(c).unwrap_or("").trim();
@@ -169,7 +169,7 @@ pub fn import_files(
     if parsed_files.iter().all(|(_, p)| p.rows.is_empty()) {
         let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
         let unmatched: usize = parsed_files.iter().map(|(_, p)| p.unmatched.len()).sum();
-        return Err(Error::Usage(format!(
+        return Err(Error::Incompatible(format!(
             "{}: none of the {unmatched} rows matches a request of the prompt set {}; \
              pass the --prompts the translations were made from",
             names.join(", "),

@@ -273,7 +273,7 @@ pub fn load_for_run(
             })
             .collect();
         let langs: Vec<&str> = missing.keys().map(String::as_str).collect();
-        return Err(Error::Usage(format!(
+        return Err(Error::Incompatible(format!(
             "{} lacks translations for {} language(s): {}. Make them with \
              `hofbench translate --model NLLB_PATH --languages {} --out {}` (add the same \
              --prompts), or import published ones with `hofbench import-translations FILE... --out {}`",

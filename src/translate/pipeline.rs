@@ -63,7 +63,7 @@ pub fn resolve_languages(spec: &str, known: Option<&BTreeMap<String, u32>>) -> R
             .map(String::as_str)
             .collect();
         if !unknown.is_empty() {
-            return Err(Error::Usage(format!(
+            return Err(Error::ModelLimit(format!(
                 "unknown language code(s) {}: not among the model tokenizer's {} languages",
                 unknown.join(", "),
                 known.len()
@@ -122,7 +122,7 @@ fn translate_chunk(
         .map(|(id, field, text)| {
             let segs = split_sentences(text);
             if segs.is_empty() {
-                return Err(Error::Usage(format!(
+                return Err(Error::ModelLimit(format!(
                     "prompt {id} has an empty {field:?} text: nothing to translate"
                 )));
             }

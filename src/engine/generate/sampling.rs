@@ -3,7 +3,7 @@
 //!
 //! The semantics follow transformers' `RepetitionPenaltyLogitsProcessor`,
 //! `TemperatureLogitsWarper`, `TopKLogitsWarper` and `TopPLogitsWarper` (min_tokens_to_keep = 1);
-//! tests/generate.rs checks them against those classes on fixed logits
+//! tests/it/generate.rs checks them against those classes on fixed logits
 //! (tests/fixtures/generate/processors.json).
 
 use serde::{Deserialize, Serialize};
@@ -35,22 +35,26 @@ impl Default for Sampling {
 }
 
 impl Sampling {
-    /// Reject settings Hugging Face rejects (or that make no distribution).
-    pub fn check(&self) -> Result<(), String> {
+    /// Reject settings Hugging Face rejects (or that make no distribution): an
+    /// `Error::Usage`, as they come from the user's flags.
+    pub fn check(&self) -> crate::Result<()> {
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
-            return Err(format!(
+            return Err(crate::Error::Usage(format!(
                 "temperature must be a positive number, not {}",
                 self.temperature
-            ));
+            )));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            return Err(format!("top-p must be in (0, 1], not {}", self.top_p));
+            return Err(crate::Error::Usage(format!(
+                "top-p must be in (0, 1], not {}",
+                self.top_p
+            )));
         }
         if !(self.repetition_penalty > 0.0 && self.repetition_penalty.is_finite()) {
-            return Err(format!(
+            return Err(crate::Error::Usage(format!(
                 "repetition penalty must be a positive number, not {}",
                 self.repetition_penalty
-            ));
+            )));
         }
         Ok(())
     }

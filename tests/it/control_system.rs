@@ -3,50 +3,9 @@
 //! checked on resume) on the real default model; the persona effect of a control and a
 //! personas run through `hofbench stats`.
 
+use crate::harness::{fails_with, hofbench, manifest, ok_stderr, result_rows, s};
 use hofbench::template::ChatTemplate;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn hofbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hofbench"))
-        .args(args)
-        .output()
-        .expect("run hofbench")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "hofbench failed\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn fails_with(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure; stderr: {err}");
-    for n in needles {
-        assert!(err.contains(n), "stderr should mention {n:?}:\n{err}");
-    }
-}
-
-fn rows(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("results.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn manifest(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 #[test]
 fn control_run_has_no_persona_and_pairs_with_a_personas_run() {
@@ -72,16 +31,16 @@ fn control_run_has_no_persona_and_pairs_with_a_personas_run() {
             i,
         ]
     };
-    ok(&run(&shard("0/2"), &control));
-    assert_eq!(rows(&control).len(), 2);
+    ok_stderr(&run(&shard("0/2"), &control));
+    assert_eq!(result_rows(&control).len(), 2);
     let shard1 = tmp.path().join("shard1");
-    ok(&run(&shard("1/2"), &shard1));
-    assert_eq!(rows(&shard1).len(), 1);
+    ok_stderr(&run(&shard("1/2"), &shard1));
+    assert_eq!(result_rows(&shard1).len(), 1);
     fails_with(&run(&shard("1/2"), &control), &["shard 0/2"]);
     std::fs::remove_dir_all(&control).unwrap();
     std::fs::remove_dir_all(&shard1).unwrap();
-    ok(&run(&["--approach", "control", "--keep-text"], &control));
-    let got = rows(&control);
+    ok_stderr(&run(&["--approach", "control", "--keep-text"], &control));
+    let got = result_rows(&control);
     assert_eq!(got.len(), 3, "one row per item");
     for r in &got {
         assert_eq!(r["approach"], "control");
@@ -99,11 +58,11 @@ fn control_run_has_no_persona_and_pairs_with_a_personas_run() {
         serde_json::json!(["none"])
     );
     // Resuming does nothing more.
-    ok(&run(&["--approach", "control", "--keep-text"], &control));
-    assert_eq!(rows(&control).len(), 3);
+    ok_stderr(&run(&["--approach", "control", "--keep-text"], &control));
+    assert_eq!(result_rows(&control).len(), 3);
     // `verify` rebuilds the control grid from the manifest and re-scores it exactly.
     let verified = hofbench(&["verify", s(&control), "--sample", "2"]);
-    ok(&verified);
+    ok_stderr(&verified);
     let verified = String::from_utf8_lossy(&verified.stdout);
     assert!(verified.contains("OK"), "{verified}");
     fails_with(
@@ -115,8 +74,8 @@ fn control_run_has_no_persona_and_pairs_with_a_personas_run() {
     );
 
     let personas = tmp.path().join("personas");
-    ok(&run(&["--countries", "Japan,Sweden,Albania"], &personas));
-    ok(&hofbench(&[
+    ok_stderr(&run(&["--countries", "Japan,Sweden,Albania"], &personas));
+    ok_stderr(&hofbench(&[
         "--quiet",
         "stats",
         s(tmp.path()),
@@ -147,7 +106,7 @@ fn control_run_has_no_persona_and_pairs_with_a_personas_run() {
 fn control_in_generate_mode() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("gen");
-    ok(&hofbench(&[
+    ok_stderr(&hofbench(&[
         "--quiet",
         "run",
         "--mode",
@@ -166,7 +125,7 @@ fn control_in_generate_mode() {
         "--out",
         s(&out),
     ]));
-    let got = rows(&out);
+    let got = result_rows(&out);
     assert_eq!(got.len(), 2);
     for r in &got {
         assert_eq!(
@@ -198,8 +157,11 @@ fn system_turn_is_rendered_recorded_and_checked_on_resume() {
         args.extend_from_slice(extra);
         hofbench(&args)
     };
-    ok(&run(&["--system", system]));
-    let text = rows(&out)[0]["rendered"][0].as_str().unwrap().to_string();
+    ok_stderr(&run(&["--system", system]));
+    let text = result_rows(&out)[0]["rendered"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
     // SmolLM2's ChatML template: our system turn replaces its default one.
     assert!(
         text.starts_with(&format!(
@@ -212,7 +174,7 @@ fn system_turn_is_rendered_recorded_and_checked_on_resume() {
     // The same text from a file resumes; another text or none is refused.
     let file = tmp.path().join("system.txt");
     std::fs::write(&file, format!("{system}\n")).unwrap();
-    ok(&run(&["--system-file", s(&file)]));
+    ok_stderr(&run(&["--system-file", s(&file)]));
     fails_with(
         &run(&["--system", "Be brief."]),
         &["settings.system", "Be brief."],
@@ -231,7 +193,7 @@ fn system_turn_is_rendered_recorded_and_checked_on_resume() {
     );
     // Without --system, the template's own default system turn stays.
     let plain = tmp.path().join("plain");
-    ok(&hofbench(&[
+    ok_stderr(&hofbench(&[
         "--quiet",
         "run",
         "--countries",
@@ -244,7 +206,10 @@ fn system_turn_is_rendered_recorded_and_checked_on_resume() {
         "--out",
         s(&plain),
     ]));
-    let text = rows(&plain)[0]["rendered"][0].as_str().unwrap().to_string();
+    let text = result_rows(&plain)[0]["rendered"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(text.contains("named SmolLM"), "{text}");
     assert!(manifest(&plain)["settings"].get("system").is_none());
 }

@@ -3,31 +3,13 @@
 //! a folder of several runs, import-results → report, and translate → multilingual and
 //! personas runs → the translation-quality and personas-vs-multilingual sections.
 
+use crate::harness::{hofbench, ok, s};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn hofbench(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_hofbench"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// A folder holding two runs: the stats fixture split by model.

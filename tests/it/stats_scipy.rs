@@ -4,6 +4,7 @@
 //! for personas and multilingual rows, inconclusive answers, a tier with fewer than 3
 //! countries, tied shares and low-BLEU translations.
 
+use crate::harness::read_csv;
 use hofbench::stats::{self, Options};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -16,21 +17,6 @@ fn fixture(name: &str) -> String {
         .join("tests/fixtures/stats")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn read_csv(path: &Path) -> Vec<Row> {
-    let mut rdr = csv::Reader::from_path(path).unwrap();
-    let headers = rdr.headers().unwrap().clone();
-    rdr.records()
-        .map(|r| {
-            let r = r.unwrap();
-            headers
-                .iter()
-                .map(String::from)
-                .zip(r.iter().map(String::from))
-                .collect()
-        })
-        .collect()
 }
 
 /// Analyse the fixture into a temporary folder with the generator's bootstrap settings.

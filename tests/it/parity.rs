@@ -11,8 +11,8 @@ use hofbench::scorer::Scorer;
 use hofbench::template::{personas_user_turn, Order};
 use serde_json::Value;
 
-mod common;
-use common::{score_all, top_tokens};
+use crate::common;
+use crate::common::{score_all, top_tokens};
 
 fn fixture() -> Value {
     common::parity_fixture("smollm2_logits.json")

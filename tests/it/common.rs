@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests that compare hofbench's logits with reference
-//! fixtures (each test binary uses only some of them).
+//! fixtures (tests/it and tests/cuda_kernels.rs each use only some of them).
 #![allow(dead_code)]
 
 use hofbench::fetch;

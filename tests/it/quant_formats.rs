@@ -3,9 +3,8 @@
 //! against Hugging Face transformers loading the same file dequantized to float32 (fixture made
 //! by tests/fixtures/quant/gen_quant_fixtures.py).
 
-mod common;
+use crate::common::rows;
 use candle_core::Device;
-use common::rows;
 use hofbench::gguf::GgufFile;
 use hofbench::models::{self, WeightFormat};
 use hofbench::scorer::Scorer;

@@ -1,6 +1,7 @@
 //! The translation pipeline end to end on the tiny random NLLB (tests/fixtures/nllb/tiny):
 //! sentence split, cache, resume, English rows, the paper's CSV import, and bad input.
 
+use crate::harness::bin;
 use candle_core::Device;
 use hofbench::models::nllb::{GenerateOptions, MaxLength, Translator};
 use hofbench::prompts::{PromptItem, PromptSet};
@@ -12,7 +13,6 @@ use hofbench::translate::{
     MANIFEST_FILE,
 };
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -53,10 +53,6 @@ fn rows(dir: &Path, lang: &str) -> Vec<TranslationRow> {
         .rows
         .into_values()
         .collect()
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hofbench"))
 }
 
 #[test]

@@ -3,9 +3,8 @@
 //! batch equal transformers' (each row run alone) within 8e-5, from safetensors and, for
 //! Gemma 3, from a GGUF of the same weights.
 
-mod common;
+use crate::common::rows;
 use candle_core::Device;
-use common::rows;
 use hofbench::gguf::GgufFile;
 use hofbench::models::{self, CausalLm, PrefixGroup, WeightFormat};
 use serde_json::Value;
@@ -250,7 +249,7 @@ fn hub_id_runs_from_an_offline_cache() {
     }
     let out = tmp.path().join("run");
     let run = |model: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_hofbench"))
+        crate::harness::bin()
             .env("HF_HUB_CACHE", &hub)
             .args(["--quiet", "run", "--model", model])
             .args([

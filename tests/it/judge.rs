@@ -2,8 +2,9 @@
 //! English, other languages, translated prompts, persona-style replies, refusals and
 //! both-sides answers, judged by the real SmolLM2-135M-Instruct (tests/run.sh fetches it).
 
-mod common;
+use crate::common;
 
+use crate::harness::{hofbench, ok};
 use hofbench::judge::{Judge, JudgeItem, Verdict};
 use hofbench::models::WeightFormat;
 use hofbench::prompts::PromptSet;
@@ -125,16 +126,6 @@ fn judge_on_hand_written_replies_beats_the_floor() {
     assert!(wrong_side <= 2, "{wrong_side} replies given the wrong side");
 }
 
-fn hofbench(args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hofbench"))
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "hofbench {args:?} failed:\n{stderr}");
-    stderr
-}
-
 /// End to end on SmolLM2: a logits run and a judged generate run of the same items side by
 /// side, then `stats` and `report` over the folder holding both.
 #[test]
@@ -155,7 +146,7 @@ fn generate_run_is_judged_then_compared_with_the_scorer() {
     ];
     let mut args = common.to_vec();
     args.extend(["--out", logits.to_str().unwrap()]);
-    hofbench(&args);
+    ok(&hofbench(&args));
     let mut args = common.to_vec();
     args.extend([
         "--mode",
@@ -167,7 +158,7 @@ fn generate_run_is_judged_then_compared_with_the_scorer() {
         "--out",
         generate.to_str().unwrap(),
     ]);
-    hofbench(&args);
+    ok(&hofbench(&args));
     let rows = hofbench::results::read(&generate.join("results.jsonl"))
         .unwrap()
         .rows;
@@ -184,8 +175,16 @@ fn generate_run_is_judged_then_compared_with_the_scorer() {
     let manifest = std::fs::read_to_string(generate.join("manifest.json")).unwrap();
     assert!(manifest.contains("\"neither_band\""), "{manifest}");
 
-    hofbench(&["--quiet", "stats", tmp.path().to_str().unwrap()]);
-    hofbench(&["--quiet", "report", tmp.path().to_str().unwrap()]);
+    ok(&hofbench(&[
+        "--quiet",
+        "stats",
+        tmp.path().to_str().unwrap(),
+    ]));
+    ok(&hofbench(&[
+        "--quiet",
+        "report",
+        tmp.path().to_str().unwrap(),
+    ]));
     let stats_dir = tmp.path().join("stats");
     let agreement = std::fs::read_to_string(stats_dir.join("agreement.csv")).unwrap();
     let lines: Vec<&str> = agreement.lines().collect();

@@ -3,6 +3,7 @@
 //! data-parallel replicas, shards and `merge`, `verify`, the Slurm scripts without Slurm, and
 //! kill -9 at random points with resume.
 
+use crate::harness::{bin, fails_with, hofbench, manifest, ok, s};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -12,35 +13,6 @@ const MODEL: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/families/gemma3"
 );
-
-fn hofbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hofbench"))
-        .args(args)
-        .output()
-        .expect("run hofbench")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "hofbench failed\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn fails_with(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure; stderr: {err}");
-    for n in needles {
-        assert!(err.contains(n), "stderr should mention {n:?}:\n{err}");
-    }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// Short prompts (a few dozen tokens each) so that a grid of hundreds of items runs in seconds.
 fn short_prompts(dir: &Path, per_dimension: usize) -> PathBuf {
@@ -72,10 +44,6 @@ fn rows_by_key(dir: &Path) -> BTreeMap<String, serde_json::Value> {
         assert!(rows.insert(key.clone(), row).is_none(), "{key} twice");
     }
     rows
-}
-
-fn manifest(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
 }
 
 fn grid_args<'a>(prompts: &'a Path, countries: &'a str, limit: &'a str) -> Vec<&'a str> {
@@ -473,10 +441,7 @@ fn kill_9_at_random_points_loses_and_repeats_nothing() {
     // The uninterrupted run, timed to its first row (start-up: load, encode) and to its end.
     let whole = tmp.path().join("whole");
     let t = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hofbench"))
-        .args(args(&whole, "cpu"))
-        .spawn()
-        .unwrap();
+    let mut child = bin().args(args(&whole, "cpu")).spawn().unwrap();
     assert!(wait_for_growth(&mut child, &whole.join("results.jsonl"), 0));
     let startup = t.elapsed();
     assert!(child.wait().unwrap().success());
@@ -502,10 +467,7 @@ fn kill_9_at_random_points_loses_and_repeats_nothing() {
         );
         let devices = if attempts % 2 == 0 { "cpu,cpu" } else { "cpu" };
         let len = file_len(&results);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hofbench"))
-            .args(args(&killed, devices))
-            .spawn()
-            .unwrap();
+        let mut child = bin().args(args(&killed, devices)).spawn().unwrap();
         let writing = if attempts % 3 == 0 {
             let window = startup.as_millis() as u64 + 1;
             std::thread::sleep(Duration::from_millis(rng.next() % window));

@@ -1,49 +1,8 @@
 //! The CLI end to end on the real default model (SmolLM2-135M-Instruct, fetched into the
 //! cache by tests/run.sh), plus bad input and resuming.
 
+use crate::harness::{bin, fails_with, hofbench, ok, result_rows, s};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn hofbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hofbench"))
-        .args(args)
-        .output()
-        .expect("run hofbench")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "hofbench failed\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Fails with the command's stderr, which must mention every one of `needles`.
-fn fails_with(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "expected failure, got success; stderr: {err}"
-    );
-    for n in needles {
-        assert!(err.contains(n), "stderr should mention {n:?}:\n{err}");
-    }
-}
-
-fn read_rows(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("results.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 #[test]
 fn run_scores_real_model_and_writes_results_manifest_and_stats() {
@@ -65,7 +24,7 @@ fn run_scores_real_model_and_writes_results_manifest_and_stats() {
         s(&out_dir),
     ]);
     ok(&out);
-    let rows = read_rows(&out_dir);
+    let rows = result_rows(&out_dir);
     assert_eq!(rows.len(), 3 * 2 * 2);
     for r in &rows {
         for key in [
@@ -156,10 +115,7 @@ fn a_killed_run_resumes_without_losing_or_repeating_rows() {
         "--out",
         s(&out_dir),
     ];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hofbench"))
-        .args(args)
-        .spawn()
-        .unwrap();
+    let mut child = bin().args(args).spawn().unwrap();
     // Kill it once it has finished a few rows but not all.
     let results = out_dir.join("results.jsonl");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
@@ -178,7 +134,7 @@ fn a_killed_run_resumes_without_losing_or_repeating_rows() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let before = read_rows(&out_dir);
+    let before = result_rows(&out_dir);
     assert!(
         before.len() < TOTAL,
         "the run finished before it could be killed"
@@ -189,7 +145,7 @@ fn a_killed_run_resumes_without_losing_or_repeating_rows() {
     std::fs::write(&results, text).unwrap();
 
     ok(&hofbench(&args));
-    let after = read_rows(&out_dir);
+    let after = result_rows(&out_dir);
     assert_eq!(after.len(), TOTAL);
     assert_eq!(
         &after[..before.len()],

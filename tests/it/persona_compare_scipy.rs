@@ -4,6 +4,7 @@
 //! items, the shift's Pearson/Spearman/Kendall correlation with the score, items changed by
 //! any persona, and the paired bootstrap over countries of r, high-side share and accuracy.
 
+use crate::harness::read_csv;
 use hofbench::config::CompareConfig;
 use hofbench::stats::{self, Options};
 use serde_json::Value;
@@ -41,21 +42,6 @@ fn runs(names: &[&str]) -> tempfile::TempDir {
         .unwrap();
     }
     dir
-}
-
-fn read_csv(path: &Path) -> Vec<Row> {
-    let mut rdr = csv::Reader::from_path(path).unwrap();
-    let headers = rdr.headers().unwrap().clone();
-    rdr.records()
-        .map(|r| {
-            let r = r.unwrap();
-            headers
-                .iter()
-                .map(String::from)
-                .zip(r.iter().map(String::from))
-                .collect()
-        })
-        .collect()
 }
 
 const VALUE: f64 = 1e-9;

@@ -3,8 +3,9 @@
 //! logits processors, and a resumed CLI run. References: tests/fixtures/generate/expected.json
 //! (tests/fixtures/generate/gen_generate.py) on the tiny checkpoints of tests/fixtures/families.
 
-mod common;
+use crate::common;
 
+use crate::harness::{bin, fails_with, hofbench, ok_stderr, result_rows};
 use candle_core::Device;
 use hofbench::generate::sampling::process;
 use hofbench::generate::{generate, Reply, Request, RowRng, Sampling, Stop};
@@ -12,7 +13,6 @@ use hofbench::models::{load_hf, CausalLm, WeightFormat};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const FAMILIES: [&str; 5] = ["llama", "llama3", "gemma", "gemma2", "gemma3"];
 
@@ -268,28 +268,8 @@ fn processors_match_transformers() {
     }
 }
 
-/// Run the binary; (success, stderr).
-fn hofbench(args: &[String]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hofbench"))
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    (out.status.success(), stderr)
-}
-
-fn ok(args: &[String]) -> String {
-    let (success, stderr) = hofbench(args);
-    assert!(success, "hofbench {args:?} failed:\n{stderr}");
-    stderr
-}
-
 fn rows_of(dir: &Path) -> Vec<Value> {
-    let mut rows: Vec<Value> = std::fs::read_to_string(dir.join("results.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let mut rows = result_rows(dir);
     let key = |r: &Value| {
         format!(
             "{}/{}/{}/{}",
@@ -333,7 +313,7 @@ fn a_killed_generate_run_resumes_with_the_same_text() {
         .map(String::from)
         .to_vec()
     };
-    ok(&args(&full));
+    ok_stderr(&hofbench(&args(&full)));
     let want = rows_of(&full);
     assert_eq!(want.len(), 3 * 2 * 2);
     for r in &want {
@@ -352,10 +332,7 @@ fn a_killed_generate_run_resumes_with_the_same_text() {
     // A run SIGKILLed once its first batch is written, while it still runs; then what a kill
     // in the middle of a write leaves, a line cut inside a multi-byte character.
     let file = resumed.join("results.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hofbench"))
-        .args(args(&resumed))
-        .spawn()
-        .unwrap();
+    let mut child = bin().args(args(&resumed)).spawn().unwrap();
     let t0 = std::time::Instant::now();
     while std::fs::metadata(&file).map_or(0, |m| m.len()) == 0 {
         assert!(t0.elapsed().as_secs() < 300, "no row written in time");
@@ -376,7 +353,7 @@ fn a_killed_generate_run_resumes_with_the_same_text() {
     let cut = torn.len() - 2; // inside the three bytes of "本"
     std::fs::write(&file, &torn.as_bytes()[..cut]).unwrap();
     let loud: Vec<String> = args(&resumed).into_iter().skip(1).collect();
-    let log = ok(&loud);
+    let log = ok_stderr(&hofbench(&loud));
     assert!(
         log.contains(&format!("resuming: {done} of 12 replies already done")),
         "{log}"
@@ -401,8 +378,7 @@ fn a_killed_generate_run_resumes_with_the_same_text() {
     // Other sampling settings, or a logits run, in the same folder are refused.
     let mut other = args(&resumed);
     other.extend(["--top-k".into(), "3".into()]);
-    let (success, err) = hofbench(&other);
-    assert!(!success && err.contains("other settings"), "{err}");
+    fails_with(&hofbench(&other), &["other settings"]);
     // A logits run (without the generate flags, which logits mode refuses) in the folder.
     let mut logits: Vec<String> = Vec::new();
     let mut given = args(&resumed).into_iter();
@@ -414,6 +390,5 @@ fn a_killed_generate_run_resumes_with_the_same_text() {
             _ => logits.push(a),
         }
     }
-    let (success, err) = hofbench(&logits);
-    assert!(!success && err.contains("a generate run"), "{err}");
+    fails_with(&hofbench(&logits), &["a generate run"]);
 }

@@ -9,8 +9,8 @@ use hofbench::readout::score_row;
 use hofbench::scorer::Scorer;
 use serde_json::Value;
 
-mod common;
-use common::{score_all, top_tokens};
+use crate::common;
+use crate::common::{score_all, top_tokens};
 
 fn fixture() -> Value {
     common::parity_fixture("gemma3-270m_logits.json")
