@@ -12,10 +12,10 @@
 //! quantized (`--weights quantized`) instead of f32. Each setting runs BENCH_REPEAT times
 //! (default 1) after a warm-up; the fastest counts.
 
-use hofbench::generate::{generate, Request, RowRng, Sampling, Stop};
-use hofbench::models::WeightFormat;
+use hofbench::engine::generate::{generate, Request, RowRng, Sampling, Stop};
+use hofbench::engine::loaded_model::{encode_with_bos, LoadedModel};
+use hofbench::engine::models::WeightFormat;
 use hofbench::prompts::PromptSet;
-use hofbench::scorer::{encode_with_bos, Scorer};
 use hofbench::template::{personas_generate_turn, Order};
 use hofbench::{countries, fetch, results};
 use std::path::Path;
@@ -28,7 +28,7 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn prompts(scorer: &Scorer) -> Vec<Vec<u32>> {
+fn prompts(scorer: &LoadedModel) -> Vec<Vec<u32>> {
     let mut out = Vec::new();
     if let Ok(dir) = std::env::var("BENCH_RUN_DIR") {
         let rows = results::read(&Path::new(&dir).join(results::RESULTS_FILE))
@@ -71,7 +71,7 @@ fn main() {
         .ok()
         .and_then(|w| WeightFormat::from_name(&w))
         .unwrap_or(WeightFormat::F32);
-    let scorer = Scorer::load(&path, &candle_core::Device::Cpu, format).unwrap();
+    let scorer = LoadedModel::load(&path, &candle_core::Device::Cpu, format).unwrap();
     let prompts = prompts(&scorer);
     let new = env_usize("BENCH_NEW", 64);
     let batch = env_usize("BENCH_BATCH", 8);

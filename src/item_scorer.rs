@@ -4,9 +4,9 @@
 //! and the two averaged. `run` (logits mode), `verify` and the judge of `run --mode generate`
 //! all score through `ItemScorer::score`.
 
-use crate::kernels::label_readings;
-use crate::readout::{LabelDistribution, Unreadable};
-use crate::scorer::Scorer;
+use crate::engine::kernels::label_readings;
+use crate::engine::loaded_model::LoadedModel;
+use crate::engine::readout::{LabelDistribution, Unreadable};
 use crate::Result;
 
 /// One item ready to score: its two option orders' token ids and its name for error messages.
@@ -69,25 +69,25 @@ pub fn item_score(orders: [&LabelDistribution; 2]) -> ItemScore {
 
 /// A loaded model and the labels its answers are read over.
 pub struct ItemScorer<'a> {
-    scorer: &'a Scorer,
+    scorer: &'a LoadedModel,
     /// A, B, then any further label.
     labels: Vec<Vec<u32>>,
 }
 
 impl<'a> ItemScorer<'a> {
     /// The scorer's two labels, A and B.
-    pub fn new(scorer: &'a Scorer) -> Self {
+    pub fn new(scorer: &'a LoadedModel) -> Self {
         Self::with_extra_labels(scorer, Vec::new())
     }
 
     /// A and B, then `extra` (the judge's Neither), each a label's token ids.
-    pub fn with_extra_labels(scorer: &'a Scorer, extra: Vec<Vec<u32>>) -> Self {
+    pub fn with_extra_labels(scorer: &'a LoadedModel, extra: Vec<Vec<u32>>) -> Self {
         let mut labels = vec![scorer.labels.a.clone(), scorer.labels.b.clone()];
         labels.extend(extra);
         Self { scorer, labels }
     }
 
-    pub fn scorer(&self) -> &'a Scorer {
+    pub fn scorer(&self) -> &'a LoadedModel {
         self.scorer
     }
 

@@ -19,10 +19,10 @@
 //! votes as `a > (b and c)`, which compares `a` with whichever of `b`, `c` Python's `and`
 //! returns. The bands were chosen on `tests/fixtures/judge/replies.jsonl` (see docs/generate.md, "The judge").
 
+use crate::engine::loaded_model::{token_budget_batches, LoadedModel};
+use crate::engine::readout::label_token_ids;
 use crate::item_scorer::{EncodedItem, ItemScorer};
-use crate::readout::label_token_ids;
 use crate::replies;
-use crate::scorer::{token_budget_batches, Scorer};
 use crate::template::{judge_user_turn, Order};
 use crate::{Error, Result};
 
@@ -143,7 +143,7 @@ pub struct Judge<'a> {
 }
 
 impl<'a> Judge<'a> {
-    pub fn new(scorer: &'a Scorer) -> Result<Self> {
+    pub fn new(scorer: &'a LoadedModel) -> Result<Self> {
         let neither = label_token_ids(&scorer.tokenizer, "Neither")?;
         if neither
             .iter()

@@ -15,7 +15,6 @@ pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod countries;
-pub mod device;
 pub mod dimension;
 pub mod domain;
 pub mod engine;
@@ -25,20 +24,16 @@ pub mod files;
 pub mod import;
 pub mod item_scorer;
 pub mod judge;
-pub mod kernels;
 pub mod lock;
 pub mod manifest;
 pub mod merge;
-pub mod parallel;
 pub mod prefill_bench;
 pub mod prompts;
-pub mod readout;
 pub mod replies;
 pub mod report;
 pub mod result_fields;
 pub mod results;
 pub mod run;
-pub mod scorer;
 pub mod shard;
 pub mod stats;
 pub mod system_prompt;
@@ -47,9 +42,3 @@ pub mod translate;
 pub mod verify;
 
 pub use error::{Error, Result};
-
-// Temporary re-exports, removed after the issue-14 merge: the engine's modules moved under
-// `engine/`, and these keep the old paths (`crate::gguf`, `crate::models`, …) of the
-// benchmark modules and tests compiling until they are rewritten to `crate::engine::…`.
-pub use engine::{generate, gguf, models, template_limits, tokenizer};
-

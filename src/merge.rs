@@ -4,16 +4,13 @@
 //! two shards, or a missing or unfinished shard is refused with the folders it concerns.
 
 use crate::config::MergeConfig;
-use crate::manifest::{self, Diagnostics, Manifest};
+use crate::manifest::{self, Diagnostics, Manifest, MergeInfo, MergedShard};
 use crate::result_fields::{differences, Purpose, RunIdentity};
 use crate::results::{self, ResultRow, RowKey};
 use crate::shard::Shard;
 use crate::{stats, Error, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-// Temporary re-exports of what moved to `manifest`, for code not yet pointed there.
-pub use crate::manifest::{MergeInfo, MergedShard};
 
 pub fn merge_command(args: &MergeConfig, quiet: bool) -> Result<()> {
     let (rows, info) = merge(&args.dirs, &args.out, args.allow_incomplete)?;

@@ -10,8 +10,8 @@
 
 use crate::config::BenchPrefillConfig;
 use crate::domain::Weights;
-use crate::models::llama::Config;
-use crate::models::{random, CausalLm, WeightFormat};
+use crate::engine::models::llama::Config;
+use crate::engine::models::{random, CausalLm, WeightFormat};
 use crate::{Error, Result};
 use std::time::Instant;
 

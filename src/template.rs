@@ -3,15 +3,11 @@
 //! rendering path, `TurnTemplate::render`, with minijinja. The model's own chat template,
 //! which wraps them, is the engine's (`crate::engine::chat_template`).
 
-/// Temporary re-export (removed after the issue-14 merge): the chat template moved to the
-/// engine.
-pub use crate::engine::chat_template::ChatTemplate;
 use crate::prompts::PromptItem;
 use crate::{Error, Result};
 use minijinja::Environment;
 use serde::Serialize;
 use std::collections::BTreeMap;
-
 
 /// Which option is shown first, as "A".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -7,11 +7,11 @@
 
 use crate::config::VerifyConfig;
 use crate::countries;
-use crate::device::{self, DeviceSpec};
+use crate::engine::device::{self, DeviceSpec};
+use crate::engine::models::WeightFormat;
+use crate::engine::parallel::run_on_replicas;
 use crate::fetch;
 use crate::manifest::{self, Manifest};
-use crate::models::WeightFormat;
-use crate::parallel::run_on_replicas;
 use crate::prompts::PromptSet;
 use crate::results::{self, ResultRow, RowKey, MODE_LOGITS};
 use crate::run;

@@ -9,10 +9,10 @@
 #[path = "it/common.rs"]
 mod common;
 use candle_core::{DType, Device, Tensor};
-use hofbench::gguf::GgufFile;
-use hofbench::kernels::{label_readings, LabelSoftmax};
-use hofbench::models::{self, CausalLm, PrefixGroup, WeightFormat};
-use hofbench::readout::Unreadable;
+use hofbench::engine::gguf::GgufFile;
+use hofbench::engine::kernels::{label_readings, LabelSoftmax};
+use hofbench::engine::models::{self, CausalLm, PrefixGroup, WeightFormat};
+use hofbench::engine::readout::Unreadable;
 use serde_json::Value;
 use std::path::PathBuf;
 

@@ -16,9 +16,14 @@
 //! crate's `Error` and `Result`). `python3 docs/module_graph.py` checks it.
 
 pub mod chat_template;
+pub mod device;
 pub mod generate;
 pub mod gguf;
 pub mod hub;
+pub mod kernels;
+pub mod loaded_model;
 pub mod models;
+pub mod parallel;
+pub mod readout;
 pub mod template_limits;
 pub mod tokenizer;

@@ -44,6 +44,11 @@ pub fn read_if_present(dir: &Path) -> Result<Option<Manifest>> {
     read_json(&path).map(Some)
 }
 
+/// The time stamps of manifests (`started`, `finished`): RFC 3339, to the second, UTC.
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
 /// Write the manifest of the run folder `dir`, atomically and durably.
 pub fn write(dir: &Path, manifest: &Manifest) -> Result<()> {
     write_json(&dir.join(MANIFEST_FILE), manifest)
@@ -52,7 +57,8 @@ pub fn write(dir: &Path, manifest: &Manifest) -> Result<()> {
 /// Read a JSON document of one of the schemas here; an error names the file and line.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::bad_input_from(path, e.line(), "malformed JSON", e))
+    serde_json::from_str(&text)
+        .map_err(|e| Error::bad_input_from(path, e.line(), "malformed JSON", e))
 }
 
 /// Write a JSON document (pretty-printed, as every manifest is) atomically and durably.

@@ -5,7 +5,7 @@
 //! that older manifests still read.
 
 use crate::dimension::Dimension;
-use crate::generate::sampling::Sampling;
+use crate::engine::generate::sampling::Sampling;
 use crate::shard::Shard;
 use serde::{Deserialize, Serialize};
 

@@ -4,8 +4,7 @@
 //! the Hofstede score, and the share of items any persona changes), sorted by the mean r over
 //! the dimensions; drawn as `plots/leaderboard.png/.svg` and an HTML table.
 
-use super::escape;
-use super::plots::{msg, DrawResult, Figure, FAMILY};
+use super::plots::{escape, msg, DrawResult, Figure, FAMILY};
 use crate::dimension::Dimension;
 use crate::stats::{Analysis, Level, PERSONAS};
 use plotters::coord::Shift;

@@ -15,7 +15,9 @@ use crate::files::write_atomic;
 use crate::manifest::{self, Manifest, ResultRow};
 use crate::stats::{self, Analysis, Level, Options};
 use crate::{Error, Result};
-use plots::{BleuBar, BleuBars, Density, Figure, Heatmap, ModelBars, Scatter, ScatterPoint};
+use plots::{
+    escape, BleuBar, BleuBars, Density, Figure, Heatmap, ModelBars, Scatter, ScatterPoint,
+};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -39,13 +41,6 @@ fn slug(s: &str) -> String {
     } else {
         out
     }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// A rendered figure: its title and file stem (under plots/), and its SVG text.

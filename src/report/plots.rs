@@ -22,6 +22,14 @@ fn register_font() {
     });
 }
 
+/// Text made safe inside HTML and SVG elements and attributes (report.html, the leaderboard).
+pub(crate) fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 pub fn tier_colour(tier: Tier) -> RGBColor {
     match tier {
         Tier::High => RGBColor(31, 119, 180),

@@ -9,20 +9,20 @@
 //! unjudged row: `p_high` is 1 or 0 for the side the judge found, null when inconclusive, and
 //! the judge's reading is kept in the row's `judge`.
 
+use super::grid::grid;
+use super::load::{load_replicas, weight_format};
+use super::session::Session;
 use crate::config::{GenerateConfig, RunConfig};
 use crate::countries::Country;
+use crate::engine::generate::{cut_at_stop_text, generate, stop_tokens, Request, RowRng, Stop};
 use crate::fetch;
-use crate::generate::{cut_at_stop_text, generate, stop_tokens, Request, RowRng, Stop};
 use crate::judge::{self, Judge, JudgeItem};
+use crate::manifest::{GenerationSettings, JudgeInfo};
 use crate::prompts::PromptItem;
 use crate::results::{self, ResultRow};
-use crate::run::{grid, load_replicas, weight_format, Session};
 use crate::template::{multilingual_generate_turn, personas_generate_turn, Order, TranslatedItem};
 use crate::Result;
 use std::time::Instant;
-
-// Temporary re-exports of what moved to `manifest`, for code not yet pointed there.
-pub use crate::manifest::{GenerationSettings, JudgeInfo};
 
 /// Where a model writing in the plain chat format starts the next turn.
 const PLAIN_NEXT_TURN: &str = "\nUser:";

@@ -3,10 +3,10 @@
 //! batches every run of a folder shares, one forward pass per batch and the row it becomes.
 
 use crate::countries::{self, Country};
+use crate::engine::loaded_model::{token_budget_batches, LoadedModel};
+use crate::item_scorer::{EncodedItem, ItemScore, ItemScorer};
 use crate::prompts::PromptItem;
 use crate::results::{self, ResultRow};
-use crate::item_scorer::{EncodedItem, ItemScore, ItemScorer};
-use crate::scorer::{token_budget_batches, Scorer};
 use crate::shard::Shard;
 use crate::template::{multilingual_user_turn, personas_user_turn, Order, TranslatedItem};
 use crate::translate::LanguageTexts;
@@ -100,7 +100,7 @@ pub(crate) fn grid<'a>(
 
 /// Render and tokenize both option orders of one (country, prompt) pair.
 pub(crate) fn encode_work<'a>(
-    scorer: &Scorer,
+    scorer: &LoadedModel,
     item: &'a PromptItem,
     country: &'a Country,
     translations: Option<&[LanguageTexts]>,
@@ -171,7 +171,7 @@ pub(crate) fn shard_batches(batches: Vec<Range<usize>>, shard: Option<Shard>) ->
 }
 
 /// One forward pass over a batch of items: each item's score, in item order.
-pub(crate) fn score_batch(scorer: &Scorer, batch: &[Work]) -> Result<Vec<ItemScore>> {
+pub(crate) fn score_batch(scorer: &LoadedModel, batch: &[Work]) -> Result<Vec<ItemScore>> {
     let items: Vec<EncodedItem> = batch
         .iter()
         .map(|w| EncodedItem {

@@ -1,11 +1,11 @@
 //! Loading a run's model: the weight format `--weights` becomes on this device, one scorer per
 //! replica, and the label tokens the manifest records.
 
-use super::LabelsInfo;
-use crate::device::DeviceSpec;
 use crate::domain::Weights;
-use crate::models::WeightFormat;
-use crate::scorer::Scorer;
+use crate::engine::device::DeviceSpec;
+use crate::engine::loaded_model::LoadedModel;
+use crate::engine::models::WeightFormat;
+use crate::manifest::LabelsInfo;
 use crate::{Error, Result};
 use candle_core::Device;
 use std::path::Path;
@@ -19,15 +19,15 @@ pub(crate) fn load_replicas(
     format: WeightFormat,
     card_template: Option<&str>,
     random_weights: Option<&str>,
-) -> Result<Vec<Scorer>> {
-    let load = |device: &Device| -> Result<Scorer> {
-        let mut scorer = Scorer::load(path, device, format)?;
+) -> Result<Vec<LoadedModel>> {
+    let load = |device: &Device| -> Result<LoadedModel> {
+        let mut scorer = LoadedModel::load(path, device, format)?;
         // A base model's card may ask for the plain format even if its tokenizer has a template.
         if card_template == Some("plain") && scorer.chat.from_model {
-            scorer.chat = crate::template::ChatTemplate::new(None, "", "")?;
+            scorer.chat = crate::engine::chat_template::ChatTemplate::new(None, "", "")?;
         }
         if let Some(shape) = random_weights {
-            let (cfg, _) = crate::models::random::config(shape)?;
+            let (cfg, _) = crate::engine::models::random::config(shape)?;
             if cfg.vocab_size < scorer.tokenizer.vocab_size() {
                 return Err(Error::Usage(format!(
                     "--random-weights {shape}: {} tokens, fewer than the tokenizer's {}",
@@ -35,7 +35,9 @@ pub(crate) fn load_replicas(
                     scorer.tokenizer.vocab_size()
                 )));
             }
-            scorer.model = Box::new(crate::models::random::load(&cfg, device, format, 0)?);
+            scorer.model = Box::new(crate::engine::models::random::load(
+                &cfg, device, format, 0,
+            )?);
         }
         Ok(scorer)
     };
@@ -70,7 +72,7 @@ pub(crate) fn weight_format(
         Weights::Auto if device.is_cuda() => gpu_weight_format(path, device)?,
         Weights::Auto => {
             let f32_bytes = 4 * parameter_count(path)?;
-            let fits = match crate::device::host_available_memory() {
+            let fits = match crate::engine::device::host_available_memory() {
                 Some(available) => f32_bytes <= available / 2,
                 None => f32_bytes <= 4 << 30,
             };
@@ -88,12 +90,12 @@ pub(crate) fn weight_format(
 fn parameter_count(path: &Path) -> Result<u64> {
     if path.is_dir() {
         let mut bytes = 0;
-        for f in crate::models::weights::safetensors_files(path)? {
+        for f in crate::engine::models::weights::safetensors_files(path)? {
             bytes += std::fs::metadata(&f).map_err(|e| Error::io(&f, e))?.len();
         }
         return Ok(bytes / 2);
     }
-    let gguf = crate::gguf::GgufFile::open(path)?;
+    let gguf = crate::engine::gguf::GgufFile::open(path)?;
     Ok(gguf
         .content
         .tensor_infos
@@ -108,14 +110,14 @@ fn parameter_count(path: &Path) -> Result<u64> {
 /// for activations; quantized otherwise (a Q4 70B on a 48 GB card).
 fn gpu_weight_format(path: &Path, device: &candle_core::Device) -> Result<WeightFormat> {
     let params = parameter_count(path)?;
-    Ok(match crate::device::free_memory(device) {
+    Ok(match crate::engine::device::free_memory(device) {
         _ if params < 1_000_000_000 => WeightFormat::F32,
         Some(free) if 2 * params <= free / 5 * 4 => WeightFormat::Bf16,
         _ => WeightFormat::Quantized,
     })
 }
 
-pub(crate) fn labels_info(scorer: &Scorer) -> LabelsInfo {
+pub(crate) fn labels_info(scorer: &LoadedModel) -> LabelsInfo {
     let labels = &scorer.labels;
     let text = |ids: &[u32]| {
         ids.iter()

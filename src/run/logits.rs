@@ -1,12 +1,11 @@
 //! `hofbench run` in logits mode: encode the whole grid, cut it into the batches every run of
 //! the folder shares, score the batches with unfinished items on the replicas, write their rows.
 
+use super::grid::{batch_work, encode_work, grid, score_batch, shard_batches, Work};
 use super::session::Session;
-use super::{
-    batch_work, encode_work, grid, score_batch, shard_batches, DeviceUse, Diagnostics, Work,
-};
 use crate::config::RunConfig;
-use crate::parallel::run_on_replicas;
+use crate::engine::parallel::run_on_replicas;
+use crate::manifest::{DeviceUse, Diagnostics};
 use crate::results::ResultRow;
 use crate::Result;
 use std::ops::Range;
@@ -18,7 +17,7 @@ pub(crate) fn run(config: &RunConfig, random_weights: Option<&str>, quiet: bool)
     let scorers = session.load_scorers(random_weights)?;
     let scorer = &scorers[0];
     if let Some(shape) = random_weights {
-        session.model.name = format!("random-{}", crate::models::random::config(shape)?.1);
+        session.model.name = format!("random-{}", crate::engine::models::random::config(shape)?.1);
     }
     let load_secs = t_load.elapsed().as_secs_f64();
     if !quiet {

@@ -11,13 +11,12 @@ mod logits;
 mod session;
 
 pub(crate) use grid::{batch_work, encode_work, grid, score_batch, shard_batches, Work};
-pub(crate) use load::{labels_info, load_replicas, weight_format};
-pub(crate) use session::{load_translations, Session};
+pub(crate) use load::{labels_info, load_replicas};
+pub(crate) use session::load_translations;
 
 use crate::config::{ModeConfig, RunConfig};
 use crate::results::ResultRow;
 use crate::{stats, Result};
-use std::time::SystemTime;
 
 /// `hofbench run`, in the mode the configuration chose.
 pub fn run(config: &RunConfig, quiet: bool) -> Result<()> {
@@ -29,11 +28,7 @@ pub fn run(config: &RunConfig, quiet: bool) -> Result<()> {
     }
 }
 
-// Temporary re-exports of what moved to `manifest`, for code not yet pointed there.
-pub use crate::manifest::{
-    read as read_manifest, write_json as write_json_atomic, DeviceUse, Diagnostics, LabelsInfo,
-    Manifest, ModelInfo, PromptsInfo, Settings, Timing, MANIFEST_FILE,
-};
+use crate::manifest::Diagnostics;
 
 pub use crate::stats::position::LOW_LABEL_MASS;
 
@@ -69,10 +64,6 @@ impl Diagnostics {
         .flatten()
         .collect()
     }
-}
-
-pub(crate) fn now() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
 #[cfg(test)]

@@ -3,23 +3,20 @@
 //! folder holds before anything is written to it), the progress bar and the finish with stats.
 //! `run::logits` and `run::generate` fill in how their rows are made.
 
-use crate::manifest::{
-    self, GenerationSettings, Manifest, ModelInfo, PromptsInfo, Settings, Timing, MANIFEST_FILE,
-};
 use super::load::labels_info;
-use super::{
-    now,
-};
 use crate::config::RunConfig;
 use crate::countries::Country;
 use crate::domain::Approach;
+use crate::engine::loaded_model::LoadedModel;
+use crate::engine::models::WeightFormat;
 use crate::fetch::{self, ResolvedModel};
 use crate::lock::DirLock;
-use crate::models::WeightFormat;
+use crate::manifest::{
+    self, GenerationSettings, Manifest, ModelInfo, PromptsInfo, Settings, Timing, MANIFEST_FILE,
+};
 use crate::prompts::{PromptItem, PromptSet};
 use crate::result_fields::{self, differences, Purpose, RunIdentity};
 use crate::results::ResultsWriter;
-use crate::scorer::Scorer;
 use crate::shard::Shard;
 use crate::translate::{self, LanguageTexts};
 use crate::{stats, Error, Result};
@@ -116,7 +113,7 @@ pub(crate) fn load_translations(
 }
 
 impl ModelInfo {
-    pub(crate) fn new(model: &ResolvedModel, sha256: String, scorer: &Scorer) -> Self {
+    pub(crate) fn new(model: &ResolvedModel, sha256: String, scorer: &LoadedModel) -> Self {
         ModelInfo {
             name: model.name.clone(),
             path: model.path.display().to_string(),
@@ -246,7 +243,7 @@ impl<'a> Session<'a> {
     }
 
     /// The run's model on every device, with the card's template and the `--system` turn.
-    pub(crate) fn load_scorers(&self, random_weights: Option<&str>) -> Result<Vec<Scorer>> {
+    pub(crate) fn load_scorers(&self, random_weights: Option<&str>) -> Result<Vec<LoadedModel>> {
         let card_template = self.model.card.as_ref().and_then(|c| c.template.as_deref());
         let mut scorers = super::load::load_replicas(
             &self.model.path,
@@ -266,14 +263,14 @@ impl<'a> Session<'a> {
     /// grid's size, the encoding time and the devices' shares.
     pub(crate) fn manifest(
         &self,
-        scorer: &Scorer,
+        scorer: &LoadedModel,
         generation: Option<GenerationSettings>,
         load_secs: f64,
     ) -> Result<Manifest> {
         let labels = labels_info(scorer);
         let model_info = ModelInfo::new(&self.model, self.model_sha.clone(), scorer);
         let prompts_info = PromptsInfo::of(&self.selection.prompt_set);
-        let started = now();
+        let started = manifest::now();
         let settings = Settings::new(self.config, &self.selection, self.format, generation);
         let out = &self.config.out;
         if out.join(MANIFEST_FILE).exists() {
@@ -332,7 +329,7 @@ impl<'a> Session<'a> {
     /// Record the run's counts and rates (`rows` made, `tokens` computed or generated).
     pub(crate) fn finish(manifest: &mut Manifest, secs: f64, rows: usize, tokens: usize) {
         let rate = |n: usize| if secs > 0.0 { n as f64 / secs } else { 0.0 };
-        manifest.finished = Some(now());
+        manifest.finished = Some(manifest::now());
         manifest.items_scored_this_run = rows;
         manifest.tokens_this_run = tokens;
         manifest.seconds = secs;

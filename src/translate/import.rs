@@ -12,8 +12,8 @@ use super::{
     append_rows, texts_of, CacheManifest, Field, ImportRecord, LangCache, TranslationRow, ENGLISH,
     INSTRUCTIONS,
 };
-use crate::gguf::sha256_file;
-use crate::models::nllb::{self, Translator};
+use crate::engine::gguf::sha256_file;
+use crate::engine::models::nllb::{self, Translator};
 use crate::prompts::{PromptItem, PromptSet};
 use crate::{Error, Result};
 use std::collections::{BTreeMap, BTreeSet, HashMap};

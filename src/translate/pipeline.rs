@@ -8,8 +8,8 @@ use super::{
     append_rows, texts_of, CacheManifest, Field, LangCache, ModelRecord, TranslationRow, ENGLISH,
 };
 use crate::countries;
-use crate::gguf::sha256_file;
-use crate::models::nllb::{self, GenerateOptions, MaxLength, Translator};
+use crate::engine::gguf::sha256_file;
+use crate::engine::models::nllb::{self, GenerateOptions, MaxLength, Translator};
 use crate::prompts::PromptItem;
 use crate::{Error, Result};
 use std::collections::{BTreeMap, HashMap};

@@ -2,10 +2,10 @@
 //! fixtures (tests/it and tests/cuda_kernels.rs each use only some of them).
 #![allow(dead_code)]
 
+use hofbench::engine::loaded_model::LoadedModel;
+use hofbench::engine::models::WeightFormat;
 use hofbench::fetch;
 use hofbench::item_scorer::{EncodedItem, ItemScorer};
-use hofbench::models::WeightFormat;
-use hofbench::scorer::Scorer;
 use serde_json::Value;
 
 /// A JSON array of token ids.
@@ -31,14 +31,14 @@ pub fn parity_fixture(file: &str) -> Value {
 }
 
 /// The scorer of a model card's fetched weights (tests/run.sh fetches them first).
-pub fn card_scorer(card: &str, format: WeightFormat) -> Scorer {
+pub fn card_scorer(card: &str, format: WeightFormat) -> LoadedModel {
     let path = fetch::find_card(card).unwrap().local_path();
     assert!(
         path.is_file(),
         "{} is missing: run `hofbench fetch {card}` (tests/run.sh does)",
         path.display()
     );
-    Scorer::load(&path, &candle_core::Device::Cpu, format).unwrap()
+    LoadedModel::load(&path, &candle_core::Device::Cpu, format).unwrap()
 }
 
 /// (P(A), label mass) of each row through the production path, `ItemScorer::score`, `batch`
@@ -46,7 +46,7 @@ pub fn card_scorer(card: &str, format: WeightFormat) -> Scorer {
 /// once), an odd last row is paired with itself. Order 0 reads P(high) as P(A), order 1 as
 /// 1 - P(A), so row 2k's P(A) is its item's `p_high_by_order[0]` and row 2k + 1's is
 /// 1 - `p_high_by_order[1]`.
-pub fn score_all(scorer: &Scorer, rows: &[Vec<u32>], batch: usize) -> Vec<(f64, f64)> {
+pub fn score_all(scorer: &LoadedModel, rows: &[Vec<u32>], batch: usize) -> Vec<(f64, f64)> {
     let items: Vec<EncodedItem> = rows
         .chunks(2)
         .enumerate()
@@ -67,8 +67,8 @@ pub fn score_all(scorer: &Scorer, rows: &[Vec<u32>], batch: usize) -> Vec<(f64, 
     out
 }
 
-/// The most likely next token of each row (`Scorer::next_token_logits`, 8 rows a pass).
-pub fn top_tokens(scorer: &Scorer, rows: &[Vec<u32>]) -> Vec<usize> {
+/// The most likely next token of each row (`LoadedModel::next_token_logits`, 8 rows a pass).
+pub fn top_tokens(scorer: &LoadedModel, rows: &[Vec<u32>]) -> Vec<usize> {
     let mut out = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(8) {
         let refs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();

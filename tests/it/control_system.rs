@@ -4,7 +4,7 @@
 //! personas run through `hofbench stats`.
 
 use crate::harness::{fails_with, hofbench, manifest, ok_stderr, result_rows, s};
-use hofbench::template::ChatTemplate;
+use hofbench::engine::chat_template::ChatTemplate;
 use std::path::Path;
 
 #[test]

@@ -5,8 +5,8 @@
 
 use crate::common::rows;
 use candle_core::Device;
-use hofbench::gguf::GgufFile;
-use hofbench::models::{self, CausalLm, PrefixGroup, WeightFormat};
+use hofbench::engine::gguf::GgufFile;
+use hofbench::engine::models::{self, CausalLm, PrefixGroup, WeightFormat};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -183,9 +183,12 @@ fn folders_without_weights_or_config_are_clear_errors() {
 fn hf_folder_prompt_has_one_bos_and_scores_like_transformers() {
     let fx = expected();
     let chat = &fx["chat"];
-    let scorer =
-        hofbench::scorer::Scorer::load(&dir().join("gemma3"), &Device::Cpu, WeightFormat::F32)
-            .unwrap();
+    let scorer = hofbench::engine::loaded_model::LoadedModel::load(
+        &dir().join("gemma3"),
+        &Device::Cpu,
+        WeightFormat::F32,
+    )
+    .unwrap();
     assert!(scorer.chat.from_model);
     let mut encoded = Vec::new();
     for order in chat["orders"].as_array().unwrap() {
@@ -346,7 +349,7 @@ fn gguf_metadata_that_contradicts_the_tensors_is_an_error() {
 /// objects, the template as a string, a list of named templates, or a separate file.
 #[test]
 fn tokenizer_config_variants_are_read() {
-    use hofbench::tokenizer::HfPromptConfig;
+    use hofbench::engine::tokenizer::HfPromptConfig;
     let tmp = tempfile::tempdir().unwrap();
     let write = |name: &str, text: &str| std::fs::write(tmp.path().join(name), text).unwrap();
     write(

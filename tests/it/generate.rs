@@ -7,9 +7,9 @@ use crate::common;
 
 use crate::harness::{bin, fails_with, hofbench, ok_stderr, result_rows};
 use candle_core::Device;
-use hofbench::generate::sampling::process;
-use hofbench::generate::{generate, Reply, Request, RowRng, Sampling, Stop};
-use hofbench::models::{load_hf, CausalLm, WeightFormat};
+use hofbench::engine::generate::sampling::process;
+use hofbench::engine::generate::{generate, Reply, Request, RowRng, Sampling, Stop};
+use hofbench::engine::models::{load_hf, CausalLm, WeightFormat};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -3,9 +3,9 @@
 //! fail with an error, never panic, and memory must stay bounded by the file, not the header.
 
 use candle_core::Device;
-use hofbench::gguf::GgufFile;
-use hofbench::models::{self, WeightFormat};
-use hofbench::tokenizer::GgufTokenizer;
+use hofbench::engine::gguf::GgufFile;
+use hofbench::engine::models::{self, WeightFormat};
+use hofbench::engine::tokenizer::ModelTokenizer;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
@@ -133,7 +133,7 @@ fn mutate(base: &[u8], rng: &mut Rng, targets: &[usize]) -> (String, Vec<u8>) {
 /// one forward pass. Ok(true) when it all worked.
 fn load_everything(path: &Path) -> hofbench::Result<bool> {
     let mut gguf = GgufFile::open(path)?;
-    let tokenizer = GgufTokenizer::from_gguf(&gguf.content, path);
+    let tokenizer = ModelTokenizer::from_gguf(&gguf.content, path);
     for format in [
         WeightFormat::F32,
         WeightFormat::Quantized,
@@ -366,7 +366,8 @@ fn set_u32(p: &mut Parsed, key: &str, v: u32) {
 /// Everything `run` does with a model file before scoring: the scorer's load (tokenizer,
 /// chat template tried once, model, label tokens), then one forward pass.
 fn load_through_the_scorer(path: &Path) -> hofbench::Result<()> {
-    let scorer = hofbench::scorer::Scorer::load(path, &Device::Cpu, WeightFormat::F32)?;
+    let scorer =
+        hofbench::engine::loaded_model::LoadedModel::load(path, &Device::Cpu, WeightFormat::F32)?;
     let (_, ids) = scorer.encode_user_turn("Should I stay?")?;
     let ids: Vec<u32> = ids
         .iter()

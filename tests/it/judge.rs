@@ -5,8 +5,8 @@
 use crate::common;
 
 use crate::harness::{hofbench, ok};
+use hofbench::engine::models::WeightFormat;
 use hofbench::judge::{Judge, JudgeItem, Verdict};
-use hofbench::models::WeightFormat;
 use hofbench::prompts::PromptSet;
 use serde::Deserialize;
 use std::collections::BTreeMap;

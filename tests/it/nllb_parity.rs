@@ -3,7 +3,7 @@
 //! beam-search ids; and config parsing plus shapes for the real NLLB-200 configs.
 
 use candle_core::{Device, Tensor};
-use hofbench::models::nllb::{
+use hofbench::engine::models::nllb::{
     self, Config, GenerateOptions, MaxLength, NllbModel, NllbTokenizer, Translator,
 };
 use serde::Deserialize;

@@ -2,12 +2,12 @@
 //! dequantized to float32 (fixture made by tests/fixtures/parity/gen_logits_fixture.py), and
 //! batch invariance.
 
+use hofbench::engine::loaded_model::LoadedModel;
+use hofbench::engine::models::PrefixGroup;
+use hofbench::engine::models::WeightFormat;
+use hofbench::engine::readout::score_row;
 use hofbench::fetch;
-use hofbench::models::PrefixGroup;
-use hofbench::models::WeightFormat;
 use hofbench::prompts::PromptSet;
-use hofbench::readout::score_row;
-use hofbench::scorer::Scorer;
 use hofbench::template::{personas_user_turn, Order};
 use serde_json::Value;
 
@@ -18,7 +18,7 @@ fn fixture() -> Value {
     common::parity_fixture("smollm2_logits.json")
 }
 
-fn scorer(format: WeightFormat) -> Scorer {
+fn scorer(format: WeightFormat) -> LoadedModel {
     common::card_scorer(&fetch::default_card().name, format)
 }
 
@@ -151,7 +151,7 @@ fn option_probabilities_match_hf_float32_and_do_not_depend_on_the_batch() {
 /// orders sharing their prefix) in batches of 3, 8 and 16 items (32 rows), and among shuffled
 /// neighbours, which also pairs each row with another partner and so another shared prefix
 /// (llama.cpp drifts up to 0.79 logit here).
-fn assert_batch_invariant(scorer: &Scorer, rows: &[Vec<u32>], single: &[(f64, f64)]) {
+fn assert_batch_invariant(scorer: &LoadedModel, rows: &[Vec<u32>], single: &[(f64, f64)]) {
     let check = |what: &str, i: usize, p_a: f64| {
         let d = (p_a - single[i].0).abs();
         assert!(

@@ -4,9 +4,9 @@
 //! top-1 token; and batch invariance. llama.cpp's values are recorded in the fixture as a
 //! sanity reference only.
 
-use hofbench::models::{PrefixGroup, WeightFormat};
-use hofbench::readout::score_row;
-use hofbench::scorer::Scorer;
+use hofbench::engine::loaded_model::LoadedModel;
+use hofbench::engine::models::{PrefixGroup, WeightFormat};
+use hofbench::engine::readout::score_row;
 use serde_json::Value;
 
 use crate::common;
@@ -16,7 +16,7 @@ fn fixture() -> Value {
     common::parity_fixture("gemma3-270m_logits.json")
 }
 
-fn scorer() -> Scorer {
+fn scorer() -> LoadedModel {
     common::card_scorer("gemma3-270m", WeightFormat::F32)
 }
 

@@ -5,9 +5,9 @@
 
 use crate::common::rows;
 use candle_core::Device;
-use hofbench::gguf::GgufFile;
-use hofbench::models::{self, WeightFormat};
-use hofbench::scorer::Scorer;
+use hofbench::engine::gguf::GgufFile;
+use hofbench::engine::loaded_model::LoadedModel;
+use hofbench::engine::models::{self, WeightFormat};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -134,7 +134,7 @@ fn fast_quantized_matmul_logits_stay_near_hf_in_every_tensor_type() {
 
 #[test]
 fn the_scorer_loads_a_fixture_with_its_tokenizer() {
-    let scorer = Scorer::load(
+    let scorer = LoadedModel::load(
         &dir().join("tiny-q4_k.gguf"),
         &Device::Cpu,
         WeightFormat::F32,

@@ -1,4 +1,4 @@
-//! Token ids from `hofbench::tokenizer::GgufTokenizer` must equal llama.cpp's on the real models.
+//! Token ids from `hofbench::engine::tokenizer::ModelTokenizer` must equal llama.cpp's on the real models.
 //!
 //! Fixtures: `tests/fixtures/tokenizer/<model>.json` = `{"cases": [{"text", "llama_cpp": [ids],
 //! "hf": [ids]}]}`, made with llama.cpp (`parse_special = true`). The GGUF files live in the model
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::quantized::gguf_file;
-use hofbench::tokenizer::GgufTokenizer;
+use hofbench::engine::tokenizer::ModelTokenizer;
 
 fn fixture_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -30,12 +30,12 @@ fn model_file(model: &str) -> PathBuf {
     path
 }
 
-fn load(path: &Path) -> GgufTokenizer {
+fn load(path: &Path) -> ModelTokenizer {
     let mut file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let content = gguf_file::Content::read(&mut file)
         .unwrap_or_else(|e| panic!("{}: reading GGUF: {e}", path.display()));
     let start = Instant::now();
-    let tok = GgufTokenizer::from_gguf(&content, path)
+    let tok = ModelTokenizer::from_gguf(&content, path)
         .unwrap_or_else(|e| panic!("{}: building the tokenizer: {e}", path.display()));
     eprintln!(
         "{}: tokenizer with {} tokens built in {:.2?}",
@@ -154,7 +154,7 @@ fn gemma3_matches_llama_cpp() {
 
 #[test]
 fn exactly_one_bos_whether_or_not_the_template_writes_it() {
-    use hofbench::scorer::encode_with_bos;
+    use hofbench::engine::loaded_model::encode_with_bos;
     // Gemma wants a BOS (add_bos_token = true).
     let gemma = load(&model_file("gemma3-270m"));
     let bos = gemma.bos_id.expect("gemma has a BOS token");

@@ -3,7 +3,7 @@
 
 use crate::harness::bin;
 use candle_core::Device;
-use hofbench::models::nllb::{GenerateOptions, MaxLength, Translator};
+use hofbench::engine::models::nllb::{GenerateOptions, MaxLength, Translator};
 use hofbench::prompts::{PromptItem, PromptSet};
 use hofbench::translate::import::import_files;
 use hofbench::translate::pipeline::{resolve_languages, run_pipeline, PipelineOptions};

@@ -6,7 +6,7 @@
 pub mod sampling;
 
 use crate::engine::models::CausalLm;
-use crate::engine::tokenizer::GgufTokenizer;
+use crate::engine::tokenizer::ModelTokenizer;
 use crate::Result;
 pub use sampling::{RowRng, Sampling};
 use std::collections::HashSet;
@@ -14,7 +14,7 @@ use std::collections::HashSet;
 /// Tokens that end a reply: the end-of-turn markers of the chat formats hofbench knows
 /// (ChatML `<|im_end|>`, Gemma `<end_of_turn>`, Llama 3 `<|eot_id|>`, Phi `<|end|>`) where the
 /// vocabulary has them as one token, and the model's EOS.
-pub fn stop_tokens(tokenizer: &GgufTokenizer) -> Vec<u32> {
+pub fn stop_tokens(tokenizer: &ModelTokenizer) -> Vec<u32> {
     const END_OF_TURN: [&str; 4] = ["<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>"];
     let mut stop: Vec<u32> = tokenizer.eos_id.into_iter().collect();
     for id in 0..tokenizer.vocab_size() as u32 {
@@ -36,7 +36,7 @@ pub struct Stop<'a> {
     /// Texts that end a reply, with the tokenizer that reads it: for chat formats whose turns
     /// end in text, not in a token (the plain format's "\nUser:"). The reply keeps the tokens
     /// up to the one that completes the text; [`cut_at_stop_text`] removes the text itself.
-    pub texts: Option<(&'a GgufTokenizer, &'a [&'a str])>,
+    pub texts: Option<(&'a ModelTokenizer, &'a [&'a str])>,
 }
 
 /// `text` up to the first of `stops` in it.

@@ -1,4 +1,4 @@
-//! [`GgufTokenizer::from_gguf`]: a `tokenizers::Tokenizer` rebuilt from a GGUF file's
+//! [`ModelTokenizer::from_gguf`]: a `tokenizers::Tokenizer` rebuilt from a GGUF file's
 //! `tokenizer.ggml.*` metadata (read with `engine::gguf`'s typed reader) the way llama.cpp
 //! builds its vocabulary: SentencePiece merges from scores, byte-level BPE from merges, the
 //! pre-tokenizer of `tokenizer.ggml.pre`, and the special tokens split out first.
@@ -21,8 +21,8 @@ use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
-use super::gguf_tokenizer::{tok_err, GgufTokenizer};
 use super::llama_cpp::*;
+use super::model_tokenizer::{tok_err, ModelTokenizer};
 use super::special::SpecialMatcher;
 use crate::engine::gguf::{integer, Metadata};
 use crate::{Error, Result};
@@ -35,7 +35,7 @@ enum VocabKind {
     Bpe(BpePre),
 }
 
-impl GgufTokenizer {
+impl ModelTokenizer {
     /// Build the tokenizer from the metadata of a GGUF file. `path` is only used in error
     /// messages.
     pub fn from_gguf(content: &gguf_file::Content, path: &Path) -> Result<Self> {
@@ -210,7 +210,7 @@ impl GgufTokenizer {
         tokenizer.add_special_tokens(&added);
 
         let specials = SpecialMatcher::new(&pieces, &specials);
-        Ok(GgufTokenizer {
+        Ok(ModelTokenizer {
             tokenizer,
             bos_id,
             eos_id,

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use tokenizers::Tokenizer;
 
-use super::gguf_tokenizer::{tok_err, GgufTokenizer};
+use super::model_tokenizer::{tok_err, ModelTokenizer};
 use super::special::SpecialMatcher;
 use crate::{Error, Result};
 
@@ -69,11 +69,11 @@ impl HfPromptConfig {
 /// Largest token id + 1 a tokenizer.json may use (Gemma 3 has 262 144 tokens).
 const MAX_VOCAB_IDS: usize = 1 << 23;
 
-impl GgufTokenizer {
+impl ModelTokenizer {
     /// Load a Hugging Face folder's `tokenizer.json` as it is; `prompt` (its
     /// tokenizer_config.json) names the BOS and EOS tokens. Added tokens written in the text
     /// are split out by the tokenizer itself, as in `tokenizer(text, add_special_tokens=False)`.
-    /// The BOS is added by [`crate::scorer::encode_with_bos`] when the tokenizer config asks
+    /// The BOS is added by [`crate::engine::loaded_model::encode_with_bos`] when the tokenizer config asks
     /// for one (`add_bos_token`) or, without that key, when the tokenizer's own
     /// post-processor would add it.
     pub fn from_hf_dir(dir: &Path, prompt: &HfPromptConfig) -> Result<Self> {
@@ -116,7 +116,7 @@ impl GgufTokenizer {
             }
             (None, None) => false,
         };
-        Ok(GgufTokenizer {
+        Ok(ModelTokenizer {
             tokenizer,
             bos_id,
             eos_id,

@@ -16,18 +16,18 @@
 //! Control, user-defined and unknown tokens (token types 3, 4 and 2) are matched in the text
 //! before anything else, like llama.cpp's `tokenize(..., parse_special = true)`: longest token
 //! text first over the whole text. They are also registered as special added tokens of the
-//! `tokenizers::Tokenizer`, so that using [`GgufTokenizer::tokenizer`] directly splits them out
+//! `tokenizers::Tokenizer`, so that using [`ModelTokenizer::tokenizer`] directly splits them out
 //! too (with HF's leftmost-longest rule, which differs from llama.cpp only when two special
 //! texts overlap in the input).
 
-mod gguf_tokenizer;
 mod gguf_vocab;
 mod hf;
 mod llama_cpp;
+mod model_tokenizer;
 mod special;
 
-pub use gguf_tokenizer::GgufTokenizer;
 pub use hf::HfPromptConfig;
+pub use model_tokenizer::ModelTokenizer;
 
 #[cfg(test)]
 mod tests;

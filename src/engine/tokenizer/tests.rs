@@ -33,8 +33,8 @@ fn s(x: &str) -> Value {
     Value::String(x.to_string())
 }
 
-fn build(md: Vec<(&str, Value)>) -> Result<GgufTokenizer> {
-    GgufTokenizer::from_gguf(&content(md), Path::new("test.gguf"))
+fn build(md: Vec<(&str, Value)>) -> Result<ModelTokenizer> {
+    ModelTokenizer::from_gguf(&content(md), Path::new("test.gguf"))
 }
 
 /// A SentencePiece vocabulary: `<unk>`, `<s>`, `</s>`, the 256 byte tokens, then `extra`
@@ -72,7 +72,7 @@ fn set(md: &mut Vec<(&'static str, Value)>, key: &'static str, v: Value) {
     md.push((key, v));
 }
 
-fn ids_of(tok: &GgufTokenizer, pieces: &[&str]) -> Vec<u32> {
+fn ids_of(tok: &ModelTokenizer, pieces: &[&str]) -> Vec<u32> {
     pieces
         .iter()
         .map(|p| {
@@ -84,7 +84,7 @@ fn ids_of(tok: &GgufTokenizer, pieces: &[&str]) -> Vec<u32> {
         .collect()
 }
 
-fn pieces_of(tok: &GgufTokenizer, ids: &[u32]) -> Vec<String> {
+fn pieces_of(tok: &ModelTokenizer, ids: &[u32]) -> Vec<String> {
     ids.iter().map(|&i| tok.token_text(i).unwrap()).collect()
 }
 

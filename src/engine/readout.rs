@@ -4,7 +4,7 @@
 //! scorer, the judge and the GPU kernel (src/kernels.rs, whose CPU reference this is) all read
 //! labels through it.
 
-use crate::tokenizer::GgufTokenizer;
+use crate::engine::tokenizer::ModelTokenizer;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +17,7 @@ pub struct LabelTokens {
 }
 
 impl LabelTokens {
-    pub fn from_tokenizer(tok: &GgufTokenizer) -> Result<Self> {
+    pub fn from_tokenizer(tok: &ModelTokenizer) -> Result<Self> {
         let ids = |letter: &str| -> Result<Vec<u32>> {
             let mut ids = Vec::new();
             for variant in [letter.to_string(), format!(" {letter}")] {
@@ -54,7 +54,7 @@ impl LabelTokens {
 /// Token ids that spell `word` as the first token of an answer: the first token of "word"
 /// and of " word" (for a single-token word, the word itself). A multi-token word is read by
 /// its first token, which is where the model commits to it.
-pub fn label_token_ids(tok: &GgufTokenizer, word: &str) -> Result<Vec<u32>> {
+pub fn label_token_ids(tok: &ModelTokenizer, word: &str) -> Result<Vec<u32>> {
     let mut ids = Vec::new();
     for variant in [word.to_string(), format!(" {word}")] {
         if let Some(&id) = tok.encode(&variant)?.first() {

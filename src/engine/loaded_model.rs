@@ -1,20 +1,20 @@
 //! The loaded model the scorer and the judge run: weights, tokenizer, chat template, the A/B
-//! label tokens and the run's system turn (`Scorer`), with prompt encoding (`encode_with_bos`)
+//! label tokens and the run's system turn (`LoadedModel`), with prompt encoding (`encode_with_bos`)
 //! and the batching of items under a token budget (`token_budget_batches`). What an item
 //! scores is `item_scorer`'s; how labels are read off logits is `readout`'s.
 
-use crate::gguf::GgufFile;
-use crate::models::{self, CausalLm, PrefixGroup, WeightFormat};
-use crate::readout::LabelTokens;
-use crate::template::ChatTemplate;
-use crate::tokenizer::{GgufTokenizer, HfPromptConfig};
+use crate::engine::chat_template::ChatTemplate;
+use crate::engine::gguf::GgufFile;
+use crate::engine::models::{self, CausalLm, PrefixGroup, WeightFormat};
+use crate::engine::readout::LabelTokens;
+use crate::engine::tokenizer::{HfPromptConfig, ModelTokenizer};
 use crate::{Error, Result};
 use candle_core::{Device, Tensor};
 use std::path::Path;
 
 /// Tokenize rendered prompt text with exactly one BOS where the model wants one: a template
 /// that already writes the BOS token does not get a second.
-pub fn encode_with_bos(tokenizer: &GgufTokenizer, text: &str) -> Result<Vec<u32>> {
+pub fn encode_with_bos(tokenizer: &ModelTokenizer, text: &str) -> Result<Vec<u32>> {
     let mut ids = tokenizer.encode(text)?;
     if let (true, Some(bos)) = (tokenizer.add_bos, tokenizer.bos_id) {
         if ids.first() != Some(&bos) {
@@ -70,9 +70,9 @@ pub fn token_budget_batches(
 
 /// A loaded model with everything needed to turn a user turn into next-token logits
 /// (`item_scorer::ItemScorer` reads them into an item's score).
-pub struct Scorer {
+pub struct LoadedModel {
     pub model: Box<dyn CausalLm>,
-    pub tokenizer: GgufTokenizer,
+    pub tokenizer: ModelTokenizer,
     pub chat: ChatTemplate,
     pub labels: LabelTokens,
     /// `run --system`: a system turn before every prompt of the run (not the judge's).
@@ -89,7 +89,7 @@ fn naming(path: &Path, e: Error) -> Error {
     }
 }
 
-impl Scorer {
+impl LoadedModel {
     /// Load a GGUF file, or a Hugging Face model folder (config.json, safetensors,
     /// tokenizer.json, tokenizer_config.json).
     pub fn load(path: &Path, device: &Device, format: WeightFormat) -> Result<Self> {
@@ -98,7 +98,7 @@ impl Scorer {
         }
         let mut gguf = GgufFile::open(path)?;
         let tokenizer =
-            GgufTokenizer::from_gguf(&gguf.content, path).map_err(|e| naming(path, e))?;
+            ModelTokenizer::from_gguf(&gguf.content, path).map_err(|e| naming(path, e))?;
         let template = gguf.optional("tokenizer.chat_template", GgufFile::string)?;
         let token = |id: Option<u32>| id.and_then(|i| tokenizer.token_text(i)).unwrap_or_default();
         let chat = ChatTemplate::new(
@@ -115,7 +115,7 @@ impl Scorer {
     /// BOS/EOS tokens from tokenizer_config.json (or chat_template.jinja).
     fn load_hf(dir: &Path, device: &Device, format: WeightFormat) -> Result<Self> {
         let prompt = HfPromptConfig::read(dir)?;
-        let tokenizer = GgufTokenizer::from_hf_dir(dir, &prompt).map_err(|e| naming(dir, e))?;
+        let tokenizer = ModelTokenizer::from_hf_dir(dir, &prompt).map_err(|e| naming(dir, e))?;
         let chat = ChatTemplate::new(
             prompt.chat_template.as_deref(),
             prompt.bos_token.as_deref().unwrap_or_default(),
@@ -129,7 +129,7 @@ impl Scorer {
     fn new(
         path: &Path,
         model: Box<dyn CausalLm>,
-        tokenizer: GgufTokenizer,
+        tokenizer: ModelTokenizer,
         chat: ChatTemplate,
     ) -> Result<Self> {
         // The template is the file's code: try it once here, so that one that loops, blows

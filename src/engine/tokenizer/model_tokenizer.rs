@@ -1,4 +1,4 @@
-//! [`GgufTokenizer`]: token ids of text (special tokens written as text split out first),
+//! [`ModelTokenizer`]: token ids of text (special tokens written as text split out first),
 //! pieces and decoding; built by `gguf_vocab` (GGUF metadata) or `hf` (tokenizer.json).
 
 use tokenizers::Tokenizer;
@@ -7,7 +7,7 @@ use super::special::{Fragment, SpecialMatcher};
 use crate::{Error, Result};
 
 /// A tokenizer equivalent to llama.cpp's for one GGUF file.
-pub struct GgufTokenizer {
+pub struct ModelTokenizer {
     pub tokenizer: Tokenizer,
     pub bos_id: Option<u32>,
     pub eos_id: Option<u32>,
@@ -18,9 +18,9 @@ pub struct GgufTokenizer {
     pub(super) specials: SpecialMatcher,
 }
 
-impl std::fmt::Debug for GgufTokenizer {
+impl std::fmt::Debug for ModelTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GgufTokenizer")
+        f.debug_struct("ModelTokenizer")
             .field("vocab_size", &self.pieces.len())
             .field("special_tokens", &self.specials.len())
             .field("bos_id", &self.bos_id)
@@ -30,7 +30,7 @@ impl std::fmt::Debug for GgufTokenizer {
     }
 }
 
-impl GgufTokenizer {
+impl ModelTokenizer {
     /// Encode text that may contain special tokens written as text (e.g. "<|im_start|>"), no
     /// BOS added. Matches llama.cpp's `tokenize(text, add_special = false, parse_special =
     /// true)`.

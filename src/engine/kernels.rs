@@ -2,7 +2,7 @@
 //! feature), each a candle custom op whose CPU side is the reference the GPU side is tested
 //! against (tests/cuda_kernels.rs, run on a GPU machine by bench/gpu.sh).
 
-use crate::readout::{first_non_finite, label_distribution, LabelDistribution, Unreadable};
+use crate::engine::readout::{first_non_finite, label_distribution, LabelDistribution, Unreadable};
 use crate::Result;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
