@@ -1,4 +1,4 @@
-//! Compiles kernels/*.cu to PTX for the `cuda` feature (src/kernels.rs embeds it). The default
+//! Compiles kernels/*.cu to PTX for the `cuda` feature (src/engine/kernels.rs embeds it). The default
 //! build compiles nothing and needs no CUDA toolkit.
 
 use std::path::PathBuf;

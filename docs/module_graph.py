@@ -2,6 +2,7 @@
 """Print src/'s module graph, its import cycles and its oversized files (docs/architecture.md).
 
     python3 docs/module_graph.py [--max-lines 700] [SRC]
+    python3 docs/module_graph.py --markdown [SRC]   # the module map of docs/architecture.md
 
 An edge A -> B means module A names module B (or an item B defines or re-exports) in code
 outside its `#[cfg(test)]` modules: `crate::b::…` paths (in `use` trees or inline), `super::…`,
@@ -129,6 +130,9 @@ def main():
         k = args.index("--max-lines")
         max_lines = int(args[k + 1])
         del args[k : k + 2]
+    markdown = "--markdown" in args
+    if markdown:
+        args.remove("--markdown")
     src = Path(args[0] if args else Path(__file__).resolve().parent.parent / "src")
 
     files = {module_name(p, src): p for p in sorted(src.rglob("*.rs"))}
@@ -242,6 +246,9 @@ def main():
         if v not in index:
             visit(v)
 
+    if markdown:
+        print_markdown(modules, files, edges, src)
+        return
     print("# module graph (A -> what A imports from the crate)")
     for m in sorted(modules):
         print(f"{m} ({lines[m]} lines) -> {', '.join(sorted(edges[m])) or '-'}")
@@ -265,6 +272,40 @@ def main():
     print(f"\n# files over {max_lines} lines: {len(big)}")
     for m in big:
         print(f"{files[m].relative_to(src.parent)}: {lines[m]} ({test_lines[m]} of them unit tests)")
+
+
+def module_doc(path):
+    """The first sentence of a file's `//!` module doc, as the 'owns' column."""
+    doc = []
+    for line in path.read_text().splitlines():
+        if line.startswith("//!"):
+            doc.append(line[3:].strip())
+        elif doc or line.strip():
+            break
+    text = " ".join(doc).strip()
+    m = re.match(r"(.+?\.)(\s|$)", text)
+    text = m.group(1) if m else text
+    if len(text) > 320:
+        text = text[:317].rsplit(" ", 1)[0] + " …"
+    return text.replace("|", "\\|")
+
+
+def print_markdown(modules, files, edges, src):
+    """One table per layer: module, file, what it owns (its doc's first sentence), imports."""
+    layers = [
+        ("Engine (imports nothing above it)", lambda m: m.split("/")[0] == "engine"),
+        ("Benchmark", lambda m: m.split("/")[0] not in ("engine", "main", "lib", "cli", "config")),
+        ("Entry points", lambda m: m.split("/")[0] in ("main", "lib", "cli", "config")),
+    ]
+    for title, keep in layers:
+        print(f"### {title}\n")
+        print("| module | file | owns | imports |")
+        print("| --- | --- | --- | --- |")
+        for m in sorted(x for x in modules if keep(x)):
+            imports = ", ".join(sorted(t for t in edges[m] if t != "error")) or "—"
+            rel = files[m].relative_to(src.parent)
+            print(f"| `{m}` | {rel} | {module_doc(files[m])} | {imports} |")
+        print()
 
 
 if __name__ == "__main__":

@@ -1,3 +1,6 @@
+//! The `hofbench` binary: parses the command line once into a typed `config::Command`, runs
+//! it, and prints an error with its causes.
+
 use hofbench::config::Command;
 use hofbench::{
     fetch, import, merge, prompts::PromptSet, report, run, stats, translate, verify, Result,
