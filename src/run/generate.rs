@@ -20,7 +20,7 @@ use crate::judge::{self, Judge, JudgeItem};
 use crate::manifest::{GenerationSettings, JudgeInfo};
 use crate::prompts::PromptItem;
 use crate::results::{self, ResultRow};
-use crate::template::{multilingual_generate_turn, personas_generate_turn, Order, TranslatedItem};
+use crate::template::{multilingual_generate_turn, personas_generate_turn, Order};
 use crate::Result;
 use std::time::Instant;
 
@@ -161,17 +161,9 @@ pub(crate) fn run(config: &RunConfig, generate_config: &GenerateConfig, quiet: b
                 let order = round_order(round);
                 let turn = match translated {
                     None => personas_generate_turn(&country.persona_name, item, order)?,
-                    Some((lang, rows)) => multilingual_generate_turn(
-                        &TranslatedItem {
-                            request: &rows[0].translation,
-                            high_action: &rows[1].translation,
-                            low_action: &rows[2].translation,
-                            choose: &lang.instructions[0],
-                            answer: &lang.instructions[1],
-                            request_has_choice: item.request_has_choice,
-                        },
-                        order,
-                    )?,
+                    Some((lang, _)) => {
+                        multilingual_generate_turn(&lang.translated_item(item), order)?
+                    }
                 };
                 let (text, ids) = scorer.encode_user_turn(&turn)?;
                 work.push(Work {

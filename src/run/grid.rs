@@ -8,7 +8,7 @@ use crate::item_scorer::{EncodedItem, ItemScore, ItemScorer};
 use crate::prompts::PromptItem;
 use crate::results::{self, ResultRow};
 use crate::shard::Shard;
-use crate::template::{multilingual_user_turn, personas_user_turn, Order, TranslatedItem};
+use crate::template::{multilingual_user_turn, personas_user_turn, Order};
 use crate::translate::LanguageTexts;
 use crate::Result;
 use std::ops::Range;
@@ -117,17 +117,7 @@ pub(crate) fn encode_work<'a>(
     for (k, order) in Order::BOTH.into_iter().enumerate() {
         let turn = match translated {
             None => personas_user_turn(&country.persona_name, item, order)?,
-            Some((lang, rows)) => multilingual_user_turn(
-                &TranslatedItem {
-                    request: &rows[0].translation,
-                    high_action: &rows[1].translation,
-                    low_action: &rows[2].translation,
-                    choose: &lang.instructions[0],
-                    answer: &lang.instructions[1],
-                    request_has_choice: item.request_has_choice,
-                },
-                order,
-            )?,
+            Some((lang, _)) => multilingual_user_turn(&lang.translated_item(item), order)?,
         };
         (texts[k], ids[k]) = scorer.encode_user_turn(&turn)?;
     }

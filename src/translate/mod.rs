@@ -19,6 +19,7 @@ pub use crate::manifest::translations::{
 use crate::files;
 use crate::manifest::translations::{read_cache_manifest, write_cache_manifest};
 use crate::prompts::PromptItem;
+use crate::template::TranslatedItem;
 use crate::{Error, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -205,6 +206,22 @@ pub struct LanguageTexts {
     pub items: HashMap<String, [TranslationRow; 3]>,
     /// The two instruction sentences, in `INSTRUCTIONS` order.
     pub instructions: [String; 2],
+}
+
+impl LanguageTexts {
+    /// `item` as asked in this language: its translated request and actions and the
+    /// translated instructions, for the multilingual templates.
+    pub fn translated_item<'a>(&'a self, item: &PromptItem) -> TranslatedItem<'a> {
+        let rows = &self.items[&item.id];
+        TranslatedItem {
+            request: &rows[0].translation,
+            high_action: &rows[1].translation,
+            low_action: &rows[2].translation,
+            choose: &self.instructions[0],
+            answer: &self.instructions[1],
+            request_has_choice: item.request_has_choice,
+        }
+    }
 }
 
 /// The cached translations of `items` in `langs`, or an error naming every missing text.
