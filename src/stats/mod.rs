@@ -76,7 +76,7 @@ pub fn run(dir: &Path) -> Result<String> {
 pub fn run_with(dir: &Path, options: Options) -> Result<(Analysis, String)> {
     let rows = load(dir)?;
     let mut analysis = analyze(&rows, options);
-    analysis.cache_quality = cache_quality(dir, &analysis.translation_quality);
+    analysis.cache_quality = cache_quality(dir, &analysis.translation_quality)?;
     let out = dir.join(STATS_DIR);
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     let md = summary(&analysis);

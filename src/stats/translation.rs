@@ -5,8 +5,9 @@
 //! `rows` only.
 
 use crate::dimension::Tier;
+use crate::manifest::translations::{read_cache_manifest, LanguageSummary, CACHE_MANIFEST_FILE};
 use crate::results::ResultRow;
-use crate::translate::LanguageSummary;
+use crate::Result;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -117,24 +118,28 @@ pub struct CacheQuality {
 }
 
 /// The cache figures of the languages in `quality`, for every run under `dir` whose
-/// manifest names a translation cache that is still readable (others are skipped: the
-/// per-request figures come from the rows and need no cache).
-pub fn cache_quality(dir: &Path, quality: &[TranslationQuality]) -> Vec<CacheQuality> {
+/// manifest names a translation cache. A run folder without a manifest, or a cache that is no
+/// longer where the run found it, is left out (the per-request figures come from the rows and
+/// need no cache); a manifest that is there but unreadable is an error naming it.
+pub fn cache_quality(dir: &Path, quality: &[TranslationQuality]) -> Result<Vec<CacheQuality>> {
     let mut out = Vec::new();
-    let Ok(files) = super::results_files(dir) else {
-        return out;
-    };
-    for results in files {
-        let Some(Ok(run)) = results.parent().map(crate::manifest::read) else {
+    for results in super::results_files(dir)? {
+        let Some(run) = results
+            .parent()
+            .map(crate::manifest::read_if_present)
+            .transpose()?
+            .flatten()
+        else {
             continue;
         };
         let Some(cache) = run.settings.translations else {
             continue;
         };
-        let Ok(manifest) = crate::manifest::translations::read_cache_manifest(Path::new(&cache))
-        else {
+        let cache_dir = Path::new(&cache);
+        if !cache_dir.join(CACHE_MANIFEST_FILE).exists() {
             continue;
-        };
+        }
+        let manifest = read_cache_manifest(cache_dir)?;
         let (model, approach) = (run.model.name, run.settings.approach);
         let mut langs: Vec<&str> = quality
             .iter()
@@ -154,5 +159,22 @@ pub fn cache_quality(dir: &Path, quality: &[TranslationQuality]) -> Vec<CacheQua
             }
         }
     }
-    out
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_run_manifest_is_an_error_and_a_missing_one_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        std::fs::write(run.join("results.jsonl"), "").unwrap();
+        assert!(cache_quality(dir.path(), &[]).unwrap().is_empty());
+        std::fs::write(run.join("manifest.json"), "{\"tool\": ").unwrap();
+        let err = cache_quality(dir.path(), &[]).unwrap_err().to_string();
+        assert!(err.contains("manifest.json"), "{err}");
+    }
 }
