@@ -41,7 +41,7 @@ impl GgufFile {
             .seek(SeekFrom::Start(0))
             .map_err(|e| Error::io(path, e))?;
         let content = Content::read(&mut reader)
-            .map_err(|e| Error::model(path, format!("not a readable GGUF file: {e}")))?;
+            .map_err(|e| Error::model_from(path, "not a readable GGUF file", e))?;
         let file = Self {
             path: path.to_path_buf(),
             content,
@@ -139,7 +139,7 @@ impl GgufFile {
         }
         self.content
             .tensor(&mut self.reader, name, device)
-            .map_err(|e| Error::model(&self.path, format!("tensor {name}: {e}")))
+            .map_err(|e| Error::model_from(&self.path, format!("tensor {name}"), e))
     }
 }
 
@@ -161,6 +161,15 @@ impl<'a> Metadata<'a> {
     /// A model error about this file.
     pub fn error(&self, msg: impl Into<String>) -> Error {
         Error::model(self.path, msg.into())
+    }
+
+    /// [`Metadata::error`] caused by a library's error, kept as the source.
+    pub fn error_from(
+        &self,
+        msg: impl Into<String>,
+        source: impl Into<crate::error::Source>,
+    ) -> Error {
+        Error::model_from(self.path, msg, source)
     }
 
     /// "`key` should be `want`, found …": a value of the wrong type.

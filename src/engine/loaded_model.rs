@@ -85,7 +85,7 @@ pub struct LoadedModel {
 fn naming(path: &Path, e: Error) -> Error {
     match e {
         Error::Io { .. } | Error::BadInput { .. } | Error::Model { .. } => e,
-        other => Error::model(path, other.to_string()),
+        other => Error::model_from(path, "cannot load the model", other),
     }
 }
 
@@ -106,7 +106,7 @@ impl LoadedModel {
             &token(tokenizer.bos_id),
             &token(tokenizer.eos_id),
         )
-        .map_err(|e| Error::model(path, e.to_string()))?;
+        .map_err(|e| Error::model_from(path, "unusable chat template", e))?;
         let model = models::load_gguf(&mut gguf, device, format).map_err(|e| naming(path, e))?;
         Self::new(path, model, tokenizer, chat)
     }
@@ -121,7 +121,7 @@ impl LoadedModel {
             prompt.bos_token.as_deref().unwrap_or_default(),
             prompt.eos_token.as_deref().unwrap_or_default(),
         )
-        .map_err(|e| Error::model(dir, e.to_string()))?;
+        .map_err(|e| Error::model_from(dir, "unusable chat template", e))?;
         let model = models::load_hf(dir, device, format).map_err(|e| naming(dir, e))?;
         Self::new(dir, model, tokenizer, chat)
     }
@@ -135,7 +135,7 @@ impl LoadedModel {
         // The template is the file's code: try it once here, so that one that loops, blows
         // up or raises fails the load with the file's name, not a run midway.
         chat.render_user_turn("Should I stay or go?")
-            .map_err(|e| Error::model(path, e.to_string()))?;
+            .map_err(|e| Error::model_from(path, "the chat template fails", e))?;
         // One token through the model: shapes its config claims but its weights do not
         // back fail here, naming the file, rather than in the first batch of a run.
         model

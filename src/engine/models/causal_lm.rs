@@ -129,7 +129,7 @@ pub(crate) struct PaddedBatch {
 pub(crate) fn pad_right(rows: &[&[u32]], pad_id: u32, device: &Device) -> Result<PaddedBatch> {
     let max_len = rows.iter().map(|r| r.len()).max().unwrap_or(0);
     if max_len == 0 || rows.iter().any(|r| r.is_empty()) {
-        return Err(Error::Usage(
+        return Err(Error::Internal(
             "cannot run a model on an empty token sequence".into(),
         ));
     }

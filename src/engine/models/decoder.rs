@@ -373,7 +373,7 @@ impl Decoder {
             .max()
             .unwrap_or(0);
         if longest > self.spec.max_position_embeddings {
-            return Err(Error::Usage(format!(
+            return Err(Error::ModelLimit(format!(
                 "a prompt of {longest} tokens is longer than the model's context ({})",
                 self.spec.max_position_embeddings
             )));
@@ -541,7 +541,7 @@ impl CausalLm for Decoder {
     fn prefill(&self, rows: &[&[u32]], max_new_tokens: usize) -> Result<(KvCache, Tensor)> {
         let longest = rows.iter().map(|r| r.len()).max().unwrap_or(0);
         if longest + max_new_tokens > self.spec.max_position_embeddings {
-            return Err(Error::Usage(format!(
+            return Err(Error::ModelLimit(format!(
                 "a prompt of {longest} tokens plus {max_new_tokens} new ones is longer than the \
                  model's context ({})",
                 self.spec.max_position_embeddings
@@ -582,13 +582,13 @@ impl CausalLm for Decoder {
     fn decode_step(&self, cache: &mut KvCache, tokens: &[u32]) -> Result<Tensor> {
         let b = tokens.len();
         if b != cache.rows() || b == 0 {
-            return Err(Error::Usage(format!(
+            return Err(Error::Internal(format!(
                 "a generation step got {b} tokens for {} rows",
                 cache.rows()
             )));
         }
         if cache.steps_left() == 0 {
-            return Err(Error::Usage(
+            return Err(Error::Internal(
                 "the generation cache is full: prefill with a larger max_new_tokens".into(),
             ));
         }

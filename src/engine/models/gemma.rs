@@ -168,7 +168,7 @@ impl Config {
         let sliding: Vec<bool> = match &self.layer_types {
             Some(types) => {
                 if types.len() != self.num_hidden_layers {
-                    return Err(Error::Usage(format!(
+                    return Err(Error::ModelConfig(format!(
                         "layer_types has {} entries for {} layers",
                         types.len(),
                         self.num_hidden_layers
@@ -356,7 +356,7 @@ pub fn from_hf(
 ) -> Result<Decoder> {
     let text = config.get("text_config").unwrap_or(config);
     let cfg: Config = serde_json::from_value(text.clone())
-        .map_err(|e| Error::model(dir.join("config.json"), e.to_string()))?;
+        .map_err(|e| Error::model_from(dir.join("config.json"), "not a Gemma config", e))?;
     let spec = cfg.spec(version)?;
     let mut w = SafetensorsWeights::open(dir, device, version != Version::Gemma1, 1.0)?;
     Decoder::load(

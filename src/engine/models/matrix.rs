@@ -260,7 +260,9 @@ impl Fused {
     pub fn forward(&self, x: &Tensor, step: bool, unit: Option<usize>) -> Result<Vec<Tensor>> {
         // Products run on (m, k): a generation step's row-dot kernel takes 2-D input.
         let Some((&k, lead)) = x.dims().split_last() else {
-            return Err(crate::Error::Usage("a matrix product of a scalar".into()));
+            return Err(crate::Error::Internal(
+                "a matrix product of a scalar".into(),
+            ));
         };
         let x = x.reshape((x.elem_count() / k.max(1), k))?;
         let mut out = Vec::new();
@@ -309,10 +311,12 @@ fn stored_matmul_t(x: &Tensor, w: &QTensor, step: bool) -> Result<Tensor> {
     };
     let mut out_dims = x.dims().to_vec();
     let Some(last) = out_dims.last_mut() else {
-        return Err(crate::Error::Usage("a matrix product of a scalar".into()));
+        return Err(crate::Error::Internal(
+            "a matrix product of a scalar".into(),
+        ));
     };
     if *last != k {
-        return Err(crate::Error::Usage(format!(
+        return Err(crate::Error::Internal(format!(
             "a product of ({}) with a ({n}, {k}) matrix",
             x.dims()
                 .iter()

@@ -59,12 +59,12 @@ pub fn load_hf(dir: &Path, device: &Device, format: WeightFormat) -> Result<Box<
         _ => Error::io(&path, e),
     })?;
     let config: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::bad_input(&path, e.line(), e.to_string()))?;
+        .map_err(|e| Error::bad_input_from(&path, e.line(), "not a JSON file", e))?;
     config_bounds::check(&path, &config)?;
     let model_type = config["model_type"].as_str().unwrap_or_default();
     if model_type == "llama" {
         let cfg: llama::Config = serde_json::from_value(config)
-            .map_err(|e| Error::bad_input(&path, 0, e.to_string()))?;
+            .map_err(|e| Error::bad_input_from(&path, 0, "not a Llama config", e))?;
         return Ok(Box::new(llama::from_hf(dir, &cfg, device, format)?));
     }
     match gemma::Version::from_arch(model_type) {

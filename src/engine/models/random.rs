@@ -39,8 +39,8 @@ pub fn config(shape: &str) -> Result<(Config, String)> {
         )),
         _ => Error::io(path, e),
     })?;
-    let cfg =
-        serde_json::from_str(&text).map_err(|e| Error::bad_input(path, e.line(), e.to_string()))?;
+    let cfg = serde_json::from_str(&text)
+        .map_err(|e| Error::bad_input_from(path, e.line(), "not a Llama config", e))?;
     let name = path
         .file_stem()
         .map_or("config".into(), |s| s.to_string_lossy().into_owned());

@@ -49,7 +49,7 @@ pub fn inv_freq(head_dim: usize, theta: f64, scaling: Option<&RopeScaling>) -> R
                 s.high_freq_factor,
                 s.original_max_position_embeddings,
             ) else {
-                return Err(Error::Usage(
+                return Err(Error::ModelConfig(
                     "rope_scaling llama3 needs low_freq_factor, high_freq_factor and original_max_position_embeddings".into(),
                 ));
             };
@@ -71,7 +71,7 @@ pub fn inv_freq(head_dim: usize, theta: f64, scaling: Option<&RopeScaling>) -> R
                 })
                 .collect())
         }
-        other => Err(Error::Usage(format!(
+        other => Err(Error::ModelConfig(format!(
             "unsupported rope scaling type {other:?} (supported: default, linear, llama3)"
         ))),
     }

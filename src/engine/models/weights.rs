@@ -200,10 +200,10 @@ impl SafetensorsWeights {
         // SAFETY: the files are memory-mapped read-only; like every mmap user we rely on
         // nobody truncating them while the model is loaded.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, DType::F32, device) }
-            .map_err(|e| Error::model(dir, format!("cannot read the safetensors: {e}")))?;
+            .map_err(|e| Error::model_from(dir, "cannot read the safetensors", e))?;
         // SAFETY: as above.
         let st = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files) }
-            .map_err(|e| Error::model(dir, format!("cannot read the safetensors: {e}")))?;
+            .map_err(|e| Error::model_from(dir, "cannot read the safetensors", e))?;
         let (prefix, head_prefix) = [
             ("model.", ""),
             ("language_model.model.", "language_model."),
@@ -254,7 +254,7 @@ impl WeightSource for SafetensorsWeights {
         let t = self
             .vb
             .get_unchecked(&full)
-            .map_err(|e| Error::model(&self.dir, format!("tensor {full}: {e}")))?;
+            .map_err(|e| Error::model_from(&self.dir, format!("tensor {full}"), e))?;
         if name.is_norm() && self.norm_shift != 0.0 {
             return Ok((t + self.norm_shift)?);
         }
@@ -266,7 +266,7 @@ impl WeightSource for SafetensorsWeights {
         let t = self
             .st
             .load(&full, &Device::Cpu)
-            .map_err(|e| Error::model(&self.dir, format!("tensor {full}: {e}")))?;
+            .map_err(|e| Error::model_from(&self.dir, format!("tensor {full}"), e))?;
         let dtype = match t.dtype() {
             DType::BF16 => GgmlDType::BF16,
             DType::F16 => GgmlDType::F16,
@@ -305,7 +305,7 @@ pub fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
     if index.is_file() {
         let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
         let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Error::bad_input(&index, e.line(), e.to_string()))?;
+            .map_err(|e| Error::bad_input_from(&index, e.line(), "not a JSON file", e))?;
         let map = v["weight_map"]
             .as_object()
             .ok_or_else(|| Error::bad_input(&index, 0, "no weight_map object"))?;

@@ -127,9 +127,9 @@ impl ModelTokenizer {
                     builder = builder.unk_token(pieces[unk as usize].clone());
                 }
                 let bpe = builder.build().map_err(|e| {
-                    err(
-                        &meta,
-                        format!("cannot build the SentencePiece BPE model: {e}"),
+                    meta.error_from(
+                        "tokenizer metadata: cannot build the SentencePiece BPE model",
+                        e,
                     )
                 })?;
                 let mut tokenizer = Tokenizer::new(bpe);
@@ -168,7 +168,9 @@ impl ModelTokenizer {
                     .vocab_and_merges(vocab, merges)
                     .ignore_merges(pre.ignore_merges)
                     .build()
-                    .map_err(|e| err(&meta, format!("cannot build the BPE model: {e}")))?;
+                    .map_err(|e| {
+                        meta.error_from("tokenizer metadata: cannot build the BPE model", e)
+                    })?;
                 let mut tokenizer = Tokenizer::new(bpe);
                 let mut steps = Vec::with_capacity(pre.regexes.len() + 1);
                 for re in pre.regexes {

@@ -26,7 +26,7 @@ impl HfPromptConfig {
         if path.is_file() {
             let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
             let v: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| Error::bad_input(&path, e.line(), e.to_string()))?;
+                .map_err(|e| Error::bad_input_from(&path, e.line(), "not a JSON file", e))?;
             // A token is a string or an AddedToken object {"content": ...}.
             let token = |k: &str| -> Option<String> {
                 let t = v.get(k)?;
@@ -59,7 +59,7 @@ impl HfPromptConfig {
         if cfg.chat_template.is_none() && json.is_file() {
             let text = std::fs::read_to_string(&json).map_err(|e| Error::io(&json, e))?;
             let v: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| Error::bad_input(&json, e.line(), e.to_string()))?;
+                .map_err(|e| Error::bad_input_from(&json, e.line(), "not a JSON file", e))?;
             cfg.chat_template = v["chat_template"].as_str().map(String::from);
         }
         Ok(cfg)
@@ -82,7 +82,7 @@ impl ModelTokenizer {
             return Err(Error::model(dir, "no tokenizer.json in the model folder"));
         }
         let tokenizer = Tokenizer::from_file(&path)
-            .map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::model_from(&path, "cannot read the tokenizer", e))?;
         let vocab = tokenizer.get_vocab(true);
         let n = vocab.values().map(|&id| id as usize + 1).max().unwrap_or(0);
         // The piece table is sized by the largest id: an id far beyond the vocabulary (a

@@ -56,35 +56,41 @@ impl Config {
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let cfg: Config = serde_json::from_str(&text)
-            .map_err(|e| Error::bad_input(path, e.line(), format!("not an M2M100 config: {e}")))?;
-        cfg.check().map_err(|msg| Error::bad_input(path, 0, msg))?;
+            .map_err(|e| Error::bad_input_from(path, e.line(), "not an M2M100 config", e))?;
+        cfg.check()
+            .map_err(|e| Error::model_from(path, "not a usable M2M100 config", e))?;
         Ok(cfg)
     }
 
-    pub(super) fn check(&self) -> std::result::Result<(), String> {
+    pub(super) fn check(&self) -> Result<()> {
         if let Some(t) = &self.model_type {
             if t != "m2m_100" {
-                return Err(format!("model_type {t:?} is not m2m_100 (NLLB-200)"));
+                return Err(Error::ModelConfig(format!(
+                    "model_type {t:?} is not m2m_100 (NLLB-200)"
+                )));
             }
         }
         if !matches!(self.activation_function.as_str(), "relu" | "gelu") {
-            return Err(format!(
+            return Err(Error::ModelConfig(format!(
                 "unsupported activation_function {:?}",
                 self.activation_function
-            ));
+            )));
         }
         for (what, dim, heads) in [
             ("encoder", self.d_model, self.encoder_attention_heads),
             ("decoder", self.d_model, self.decoder_attention_heads),
         ] {
             if heads == 0 || dim % heads != 0 {
-                return Err(format!(
+                return Err(Error::ModelConfig(format!(
                     "d_model {dim} is not divisible by {what}_attention_heads {heads}"
-                ));
+                )));
             }
         }
         if !self.d_model.is_multiple_of(2) || self.d_model < 4 {
-            return Err(format!("d_model {} must be even and >= 4", self.d_model));
+            return Err(Error::ModelConfig(format!(
+                "d_model {} must be even and >= 4",
+                self.d_model
+            )));
         }
         Ok(())
     }

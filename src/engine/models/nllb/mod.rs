@@ -86,9 +86,9 @@ impl Translator {
                 let ids = self
                     .tokenizer
                     .encode_source(t, src_lang)
-                    .map_err(|e| Error::Usage(format!("{e} (text: {:?})", preview(t))))?;
+                    .map_err(|e| Error::ModelLimit(format!("{e} (text: {:?})", preview(t))))?;
                 if ids.len() > max {
-                    return Err(Error::Usage(format!(
+                    return Err(Error::ModelLimit(format!(
                         "text of {} tokens exceeds the model's {max} positions; split it into \
                          sentences (text: {:?})",
                         ids.len(),

@@ -249,14 +249,14 @@ impl NllbModel {
         }
         let max_pos = *pos_ids.iter().max().unwrap_or(&0) as usize;
         if max_pos >= self.positions.dim(0)? {
-            return Err(Error::Usage(format!(
+            return Err(Error::ModelLimit(format!(
                 "sequence of {} tokens exceeds the model's {} positions",
                 t + cache_len,
                 self.config.max_position_embeddings
             )));
         }
         if let Some(&bad) = flat_ids.iter().find(|&&i| i as usize >= self.vocab_size()) {
-            return Err(Error::Usage(format!(
+            return Err(Error::ModelLimit(format!(
                 "token id {bad} is outside the model's vocabulary of {}",
                 self.vocab_size()
             )));
@@ -285,7 +285,9 @@ impl NllbModel {
     /// hidden states (b, s, d) and the decoder cache with the cross-attention keys/values.
     pub fn encode(&self, rows: &[Vec<u32>]) -> Result<(Tensor, DecoderCache)> {
         if rows.is_empty() || rows.iter().any(|r| r.is_empty()) {
-            return Err(Error::Usage("cannot encode an empty token sequence".into()));
+            return Err(Error::Internal(
+                "cannot encode an empty token sequence".into(),
+            ));
         }
         let width = rows.iter().map(Vec::len).max().unwrap_or(0);
         let lens: Vec<usize> = rows.iter().map(Vec::len).collect();
@@ -330,7 +332,7 @@ impl NllbModel {
     ) -> Result<Tensor> {
         let t = ids[0].len();
         if ids.iter().any(|r| r.len() != t) || t == 0 {
-            return Err(Error::Usage(
+            return Err(Error::Internal(
                 "decoder rows must be non-empty and of equal length".into(),
             ));
         }

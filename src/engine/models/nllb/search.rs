@@ -20,7 +20,7 @@ impl NllbModel {
         }
         for s in sources {
             if s.len() > self.config.max_position_embeddings {
-                return Err(Error::Usage(format!(
+                return Err(Error::ModelLimit(format!(
                     "a source of {} tokens exceeds the model's {} positions",
                     s.len(),
                     self.config.max_position_embeddings

@@ -33,7 +33,7 @@ impl NllbTokenizer {
             ));
         }
         let inner = tokenizers::Tokenizer::from_file(path)
-            .map_err(|e| Error::model(path, format!("cannot read tokenizer: {e}")))?;
+            .map_err(|e| Error::model_from(path, "cannot read tokenizer", e))?;
         let lang_ids: BTreeMap<String, u32> = inner
             .get_added_tokens_decoder()
             .into_iter()
@@ -55,7 +55,7 @@ impl NllbTokenizer {
 
     pub fn lang_id(&self, code: &str) -> Result<u32> {
         self.lang_ids.get(code).copied().ok_or_else(|| {
-            Error::Usage(format!(
+            Error::ModelLimit(format!(
                 "language code {code:?} is not in the tokenizer ({} codes, e.g. {})",
                 self.lang_ids.len(),
                 self.lang_ids
@@ -72,7 +72,7 @@ impl NllbTokenizer {
     pub fn encode_source(&self, text: &str, src_lang: &str) -> Result<Vec<u32>> {
         let lang = self.lang_id(src_lang)?;
         if text.trim().is_empty() {
-            return Err(Error::Usage("cannot translate an empty text".into()));
+            return Err(Error::ModelLimit("cannot translate an empty text".into()));
         }
         let enc = self
             .inner

@@ -80,7 +80,7 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     if index.is_file() {
         let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
         let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Error::bad_input(&index, e.line(), e.to_string()))?;
+            .map_err(|e| Error::bad_input_from(&index, e.line(), "not a JSON file", e))?;
         let map = v
             .get("weight_map")
             .and_then(|m| m.as_object())
@@ -124,7 +124,7 @@ impl NllbModel {
         // SAFETY: the files are memory-mapped read-only; candle's loader requires `unsafe`
         // because another process could modify them while mapped.
         let st = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files) }
-            .map_err(|e| Error::model(dir, format!("cannot read safetensors: {e}")))?;
+            .map_err(|e| Error::model_from(dir, "cannot read safetensors", e))?;
         let mut w = Weights {
             st,
             dir: dir.to_path_buf(),
@@ -217,9 +217,7 @@ impl NllbModel {
 
 /// A model with random weights of the given config, for shape checks and benchmarks.
 pub fn random_model(config: Config, device: &Device, seed: u64) -> Result<NllbModel> {
-    config
-        .check()
-        .map_err(|msg| Error::Usage(format!("bad config: {msg}")))?;
+    config.check()?;
     let d = config.d_model;
     // A small seeded generator (splitmix64), uniform with std 0.02: the same weights on every
     // run and device, without an RNG dependency, and fast enough for full-width shapes.
