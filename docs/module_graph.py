@@ -3,6 +3,9 @@
 
     python3 docs/module_graph.py [--max-lines 700] [SRC]
     python3 docs/module_graph.py --markdown [SRC]   # the module map of docs/architecture.md
+    python3 docs/module_graph.py --check [SRC]      # exit 1 on a cycle, an engine module importing
+                                                    # above the engine, a module below main importing
+                                                    # cli, a file over 700 lines, or a stale map
 
 An edge A -> B means module A names module B (or an item B defines or re-exports) in code
 outside its `#[cfg(test)]` modules: `crate::b::…` paths (in `use` trees or inline), `super::…`,
@@ -133,6 +136,9 @@ def main():
     markdown = "--markdown" in args
     if markdown:
         args.remove("--markdown")
+    check = "--check" in args
+    if check:
+        args.remove("--check")
     src = Path(args[0] if args else Path(__file__).resolve().parent.parent / "src")
 
     files = {module_name(p, src): p for p in sorted(src.rglob("*.rs"))}
@@ -249,6 +255,8 @@ def main():
     if markdown:
         print_markdown(modules, files, edges, src)
         return
+    if check:
+        sys.exit(check_rules(modules, files, edges, sccs, lines, test_files, max_lines, src))
     print("# module graph (A -> what A imports from the crate)")
     for m in sorted(modules):
         print(f"{m} ({lines[m]} lines) -> {', '.join(sorted(edges[m])) or '-'}")
@@ -306,6 +314,39 @@ def print_markdown(modules, files, edges, src):
             rel = files[m].relative_to(src.parent)
             print(f"| `{m}` | {rel} | {module_doc(files[m])} | {imports} |")
         print()
+
+
+def check_rules(modules, files, edges, sccs, lines, test_files, max_lines, src):
+    """The rules of docs/architecture.md, for tests/run.sh: 0 when all hold, else 1."""
+    import contextlib
+    import io
+
+    problems = []
+    for c in sccs:
+        if len(c) > 1:
+            problems.append("import cycle: {" + ", ".join(c) + "}")
+    engine = {m for m in modules if m in ENGINE or m.split("/")[0] in ENGINE_TREES}
+    for m in sorted(engine):
+        for t in sorted(edges[m] - engine):
+            problems.append(f"engine module {m} imports {t}, above the engine")
+    for m in sorted(modules):
+        if "cli" in edges[m] and m != "main":
+            problems.append(f"{m} imports cli (only main may)")
+    for m, p in {**files, **test_files}.items():
+        if lines[m] > max_lines:
+            problems.append(f"{p.relative_to(src.parent)}: {lines[m]} lines (over {max_lines})")
+    table = io.StringIO()
+    with contextlib.redirect_stdout(table):
+        print_markdown(modules, files, edges, src)
+    doc = (src.parent / "docs" / "architecture.md").read_text()
+    if table.getvalue() not in doc:
+        problems.append(
+            "docs/architecture.md: the module map is stale; paste in the output of "
+            "`python3 docs/module_graph.py --markdown src`"
+        )
+    for p in problems:
+        print(p, file=sys.stderr)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

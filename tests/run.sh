@@ -16,5 +16,8 @@ if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get 
         echo "note: could not install chromium; the report screenshot check will be skipped (fail in CI)" >&2
 fi
 cargo fmt --check
+# The layering rules of docs/architecture.md (no cycles, the engine imports nothing above it,
+# files under 700 lines) and that its module map is current.
+python3 docs/module_graph.py --check src
 cargo clippy --release --locked --all-targets -- -D warnings
 cargo test --release --locked
