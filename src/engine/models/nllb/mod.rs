@@ -4,7 +4,7 @@
 //! A port of Hugging Face transformers' `M2M100ForConditionalGeneration` and of its
 //! `generate` (greedy and beam search as NLLB translation calls it, with the target language
 //! forced as the first generated token). See `shared/design/nllb.md` for the facts a faithful
-//! port must respect; `tests/nllb_parity.rs` checks it against the reference on a tiny random
+//! port must respect; `tests/it/nllb_parity.rs` checks it against the reference on a tiny random
 //! model.
 //!
 //! The parts: [`config`] (config.json), [`weights`] (loading safetensors, random weights),
