@@ -1,8 +1,8 @@
 //! Reading answer labels off a row of next-token logits: which token ids spell a label
 //! (`LabelTokens`, `label_token_ids`), and the next-token distribution restricted to N labels
-//! (`label_distribution`; `score_row` for the scorer's two, A and B). A leaf of the engine: the
-//! scorer, the judge and the GPU kernel (src/engine/kernels.rs, whose CPU reference this is) all read
-//! labels through it.
+//! (`label_distribution`; `score_row` for the scorer's two, A and B). A leaf of the engine:
+//! the scorer, the judge and the GPU kernel (src/engine/kernels.rs, whose CPU reference this
+//! is) all read labels through it.
 
 use crate::engine::tokenizer::ModelTokenizer;
 use crate::{Error, Result};
