@@ -301,6 +301,20 @@ impl Decoder {
             .collect()
     }
 
+    /// The logits at each row's last real position of a right-padded pass: `hidden` is
+    /// (rows × max_len, hidden), row i's last token at i·max_len + len_i − 1.
+    fn last_position_logits(&self, hidden: &Tensor, batch: &PaddedBatch) -> Result<Tensor> {
+        let t = batch.max_len;
+        let last: Vec<u32> = batch
+            .lens
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (i * t + l - 1) as u32)
+            .collect();
+        let last = Tensor::from_vec(last, batch.lens.len(), &self.device)?;
+        self.logits(&hidden.index_select(&last, 0)?, false)
+    }
+
     /// Final norm, output head and soft-cap of some rows' last hidden states, f32 logits.
     /// `step`: a generation step (see [`linear`]).
     fn logits(&self, hidden: &Tensor, step: bool) -> Result<Tensor> {
@@ -527,15 +541,7 @@ impl CausalLm for Decoder {
         let PassOutput {
             hidden: x, batch, ..
         } = self.forward_pass(&rows, &start, past)?;
-        let t = batch.max_len;
-        let last: Vec<u32> = batch
-            .lens
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| (i * t + l - 1) as u32)
-            .collect();
-        let last = Tensor::from_vec(last, rows.len(), &self.device)?;
-        self.logits(&x.index_select(&last, 0)?, false)
+        self.last_position_logits(&x, &batch)
     }
 
     fn prefill(&self, rows: &[&[u32]], max_new_tokens: usize) -> Result<(KvCache, Tensor)> {
@@ -562,14 +568,7 @@ impl CausalLm for Decoder {
             cv.slice_set(&v, 2, 0)?;
             layers.push((ck, cv));
         }
-        let last: Vec<u32> = batch
-            .lens
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| (i * t + l - 1) as u32)
-            .collect();
-        let last = Tensor::from_vec(last, rows.len(), &self.device)?;
-        let logits = self.logits(&hidden.index_select(&last, 0)?, false)?;
+        let logits = self.last_position_logits(&hidden, &batch)?;
         let cache = KvCache {
             layers,
             prompt_lens: batch.lens,
