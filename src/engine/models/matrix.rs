@@ -13,6 +13,7 @@
 //! faster, inexact, only on request (`--weights fast-quantized`).
 
 use super::rowdot::{self, RowDequantizer, Rows};
+use super::transpose::{self, GROUP};
 use crate::Result;
 use candle_core::quantized::k_quants::{self, GgmlType};
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
@@ -38,6 +39,8 @@ const TILE_ELEMS: usize = 4 << 20;
 thread_local! {
     /// The dequantization tile of products run from this thread, kept between calls.
     static SCRATCH: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+    /// A group of weight rows as dequantized, before [`transpose`] writes them into a tile.
+    static GROUP_ROWS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 fn dequantize_rows<T: GgmlType>(data: &[u8], first: usize, k: usize, out: &mut [f32]) {
@@ -350,6 +353,9 @@ fn stored_matmul_t(x: &Tensor, w: &QTensor, step: bool) -> Result<Tensor> {
 }
 
 /// (m, n) = x (m, k) · wᵀ, w dequantized a tile of rows at a time into the thread's scratch.
+/// The tile holds its rows transposed, (k, rows) row major, so that gemm packs it with
+/// contiguous copies ([`transpose`]); each task dequantizes a group of rows into its own
+/// buffer and transposes them from there.
 fn tiled_gemm(
     xs: &[f32],
     m: usize,
@@ -358,13 +364,16 @@ fn tiled_gemm(
     bytes: &[u8],
     dequantize: RowDequantizer,
 ) -> Vec<f32> {
-    let tile_rows = (TILE_ELEMS / k).clamp(1, n);
+    // Whole groups per tile, so that every tile row but the last tile's starts a cache line.
+    let tile_rows = ((TILE_ELEMS / k) / GROUP * GROUP).clamp(GROUP, n.next_multiple_of(GROUP));
     // Taken, not borrowed: a rayon worker that steals another product while this one waits
     // finds an empty buffer and makes its own instead of aliasing this one.
     let mut scratch = SCRATCH.take();
-    if scratch.len() < tile_rows * k {
-        scratch = vec![0f32; tile_rows * k];
+    // One cache line more than the tile, to start it on a line boundary.
+    if scratch.len() < tile_rows * k + 16 {
+        scratch = vec![0f32; tile_rows * k + 16];
     }
+    let align = scratch.as_ptr().align_offset(64).min(16);
     let mut out = vec![0f32; m * n];
     let threads = candle_core::utils::get_num_threads();
     let parallelism = if threads > 1 {
@@ -372,16 +381,24 @@ fn tiled_gemm(
     } else {
         gemm::Parallelism::None
     };
-    // Rows per dequantization task: a few tasks per thread.
-    let task_rows = tile_rows.div_ceil(4 * threads).max(1);
     for first in (0..n).step_by(tile_rows) {
         let rows = tile_rows.min(n - first);
-        let tile = &mut scratch[..rows * k];
-        tile.par_chunks_mut(task_rows * k)
-            .enumerate()
-            .for_each(|(i, chunk)| dequantize(bytes, first + i * task_rows, k, chunk));
+        let tile = &mut scratch[align..align + rows * k];
+        let tile_ptr = SendPtr(tile.as_mut_ptr());
+        (0..rows.div_ceil(GROUP)).into_par_iter().for_each(|g| {
+            let r0 = g * GROUP;
+            let group = GROUP.min(rows - r0);
+            GROUP_ROWS.with_borrow_mut(|buf| {
+                buf.resize(GROUP * k, 0.0);
+                let buf = &mut buf[..group * k];
+                dequantize(bytes, first + r0, k, buf);
+                // SAFETY: the tile is (k, rows); this group writes its columns r0..r0 + group
+                // of every row, which no other group touches, while the tile is borrowed.
+                unsafe { transpose::rows_into_columns(buf, group, k, tile_ptr.at(r0), rows) };
+            });
+        });
         // SAFETY: dst is out's columns first..first + rows (row stride n), lhs xs (m, k) row
-        // major, rhs the tile read as (k, rows): element (kk, j) at j * k + kk; all in bounds.
+        // major, rhs the tile as (k, rows) row major; all in bounds.
         unsafe {
             gemm::gemm(
                 m,
@@ -395,8 +412,8 @@ fn tiled_gemm(
                 1,
                 k as isize,
                 tile.as_ptr(),
-                k as isize,
                 1,
+                rows as isize,
                 0.0,
                 1.0,
                 false,
@@ -408,6 +425,21 @@ fn tiled_gemm(
     }
     SCRATCH.set(scratch);
     out
+}
+
+/// A tile pointer shared by the tasks that fill disjoint parts of it.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: each task writes only its own elements (see tiled_gemm).
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// The element `offset` from the start; a method so that closures capture the whole
+    /// (Sync) wrapper, not its raw pointer field.
+    fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
 }
 
 /// A token embedding table: dense, or as stored with the looked-up rows dequantized exactly.

@@ -12,6 +12,7 @@ pub mod nllb;
 pub mod random;
 pub mod rowdot;
 pub mod spec;
+mod transpose;
 pub mod weight_format;
 pub mod weights;
 
