@@ -58,6 +58,8 @@ fn prompts(scorer: &LoadedModel) -> Vec<Vec<u32>> {
 }
 
 fn main() {
+    // The binary's allocator policy, so that the bench times what `hofbench` runs.
+    hofbench::engine::allocator::keep_freed_memory();
     // `cargo bench` passes --bench; nothing else is expected.
     let path = fetch::find_card("smollm2-135m-instruct")
         .unwrap()

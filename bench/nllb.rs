@@ -50,6 +50,8 @@ fn default_inputs() -> (Vec<Vec<u32>>, u32) {
 }
 
 fn main() -> hofbench::Result<()> {
+    // The binary's allocator policy, so that the bench times what `hofbench` runs.
+    hofbench::engine::allocator::keep_freed_memory();
     let device = Device::Cpu;
     let t_load = Instant::now();
     let (model, source): (NllbModel, &str) = match std::env::var("NLLB_BENCH_MODEL") {

@@ -189,6 +189,8 @@ fn benches(c: &mut Criterion) {
 criterion_group!(scorer_benches, benches);
 
 fn main() {
+    // The binary's allocator policy, so that the bench times what `hofbench` runs.
+    hofbench::engine::allocator::keep_freed_memory();
     if std::env::var("BENCH_ONCE").as_deref() == Ok("1") {
         once(&setup());
         return;

@@ -8,6 +8,7 @@ use hofbench::{
 use std::io::Write;
 
 fn main() {
+    hofbench::engine::allocator::keep_freed_memory();
     let (quiet, command) = hofbench::cli::parse();
     if let Err(e) = command.and_then(|c| dispatch(&c, quiet)) {
         eprintln!("error: {}", e.report());

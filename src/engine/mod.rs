@@ -10,11 +10,13 @@
 //! - [`models`]: the decoder families (Llama, Gemma) behind `CausalLm`, their weights and
 //!   matrix products, and the NLLB-200 translator;
 //! - [`generate`]: batched free-text decoding and Hugging Face's sampling;
-//! - [`hub`]: finding checkpoints in the local Hugging Face hub cache (offline).
+//! - [`hub`]: finding checkpoints in the local Hugging Face hub cache (offline);
+//! - [`allocator`]: the process's allocator policy (freed tensor memory is kept for reuse).
 //!
 //! The rule: nothing here imports from outside `crate::engine` except `crate::error` (the
 //! crate's `Error` and `Result`). `python3 docs/module_graph.py` checks it.
 
+pub mod allocator;
 pub mod chat_template;
 pub mod device;
 pub mod generate;
