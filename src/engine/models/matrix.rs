@@ -388,6 +388,7 @@ fn tiled_gemm(
         (0..rows.div_ceil(GROUP)).into_par_iter().for_each(|g| {
             let r0 = g * GROUP;
             let group = GROUP.min(rows - r0);
+            // Nothing inside runs rayon work, so this thread never re-enters the borrow.
             GROUP_ROWS.with_borrow_mut(|buf| {
                 buf.resize(GROUP * k, 0.0);
                 let buf = &mut buf[..group * k];
