@@ -21,12 +21,9 @@ use hofbench::{countries, fetch, results};
 use std::path::Path;
 use std::time::Instant;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "common.rs"]
+mod common;
+use common::env_usize;
 
 fn prompts(scorer: &LoadedModel) -> Vec<Vec<u32>> {
     let mut out = Vec::new();

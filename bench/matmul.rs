@@ -17,16 +17,13 @@ use hofbench::engine::models::matrix::{Fused, Matrix};
 use std::sync::Arc;
 use std::time::Instant;
 
+#[path = "common.rs"]
+mod common;
+use common::env_usize;
+
 const HIDDEN: usize = 3072;
 const KV: usize = 1024;
 const FFN: usize = 8192;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name}: a number")))
-        .unwrap_or(default)
-}
 
 /// One random weight matrix (n, k) in the named form.
 fn matrix(n: usize, k: usize, stored: bool, seed: u64) -> Matrix {

@@ -13,12 +13,9 @@ use hofbench::engine::models::nllb::{self, Config, GenerateOptions, MaxLength, N
 use std::path::Path;
 use std::time::Instant;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "common.rs"]
+mod common;
+use common::env_usize;
 
 fn bench_config() -> Config {
     serde_json::from_value(serde_json::json!({

@@ -28,12 +28,9 @@ use hofbench::{countries, fetch, results};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "common.rs"]
+mod common;
+use common::env_usize;
 
 /// Both orders' token ids of each item, sorted by length as `run` sorts them.
 fn items(scorer: &LoadedModel) -> Vec<[Vec<u32>; 2]> {
