@@ -7,7 +7,9 @@
 //! values. Only each row's last real position goes through the final norm and the output head,
 //! so a 262k-token vocabulary costs one row of logits per prompt.
 
+use super::attention;
 use super::causal_lm::{pad_right, CausalLm, KvCache, PaddedBatch, PrefixGroup};
+use super::cpu_kernels::{self, Heads};
 use super::matrix::{Embedding, Fused, Matrix};
 use super::spec::{Activation, Spec};
 use super::weight_format::WeightFormat;
@@ -247,22 +249,22 @@ impl Decoder {
                 (ck.narrow(2, 0, at + t)?, cv.narrow(2, 0, at + t)?)
             }
         };
-        let tk = k_all.dim(2)?;
-        let groups = nh / nkv;
-        // Fold each kv head's query group into the row axis, (b, nkv, groups * t, hd), so keys
-        // and values are used as they are instead of being repeated per query head.
-        let q = q.reshape((b, nkv, groups * t, hd))?;
-        let mut att = (q.matmul(&k_all.t()?)? * s.attn_scale)?;
-        if let Some(cap) = s.attn_softcap {
-            att = ((att / cap)?.tanh()? * cap)?;
-        }
-        let att = att.reshape((b, nkv, groups, t, tk))?.broadcast_add(mask)?;
-        let att = candle_nn::ops::softmax_last_dim(&att)?.reshape((b, nkv, groups * t, tk))?;
-        let y = att.matmul(&v_all)?; // (b, nkv, groups * t, hd)
-        let y = y
-            .reshape((b, nh, t, hd))?
-            .transpose(1, 2)?
-            .reshape((b * t, nh * hd))?;
+        let heads = Heads {
+            query: nh,
+            kv: nkv,
+            dim: hd,
+        };
+        // Generation steps keep candle's operations: their keys have padding columns between
+        // the prompt and the generated ones, and the fused softmax's lane sums would depend
+        // on how many.
+        let fused = !step && self.fused_cpu_kernels();
+        let y = attention::scaled_dot_product(
+            (&q, &k_all, &v_all),
+            mask,
+            heads,
+            (s.attn_scale, s.attn_softcap),
+            fused,
+        )?;
         Ok((blk.wo.forward(&y, step)?, (k, v)))
     }
 
@@ -272,11 +274,18 @@ impl Decoder {
             .forward(h, step, None)?
             .try_into()
             .expect("gate and up");
-        let gate = match self.spec.activation {
-            Activation::Silu => candle_nn::ops::silu(&gate)?,
-            Activation::GeluTanh => gate.gelu()?,
+        let gated = match self.spec.activation {
+            Activation::Silu if self.fused_cpu_kernels() => cpu_kernels::silu_mul(&gate, &up)?,
+            Activation::Silu => (candle_nn::ops::silu(&gate)? * up)?,
+            Activation::GeluTanh => (gate.gelu()? * up)?,
         };
-        blk.down.forward(&(gate * up)?, step)
+        blk.down.forward(&gated, step)
+    }
+
+    /// Whether attention and the gated activation run as the fused kernels of
+    /// [`cpu_kernels`] (f32 on the CPU) rather than as candle's tensor operations.
+    fn fused_cpu_kernels(&self) -> bool {
+        self.device.is_cpu() && self.dtype == DType::F32
     }
 
     /// (cos, sin) per rope table, (b, t, head_dim / 2) each, for the positions of a (b, t)

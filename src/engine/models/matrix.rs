@@ -106,6 +106,9 @@ impl Matrix {
                         return Ok(y);
                     }
                 }
+                if let Some(y) = dense_matmul_t(x, w)? {
+                    return Ok(y);
+                }
                 Ok(x.broadcast_matmul(&w.t()?)?)
             }
             Matrix::Stored(w) => stored_matmul_t(x, w, step),
@@ -299,6 +302,73 @@ impl Fused {
     }
 }
 
+/// gemm's threads as candle's matmul sets them.
+fn gemm_parallelism() -> gemm::Parallelism {
+    match candle_core::utils::get_num_threads() {
+        threads if threads > 1 => gemm::Parallelism::Rayon(threads),
+        _ => gemm::Parallelism::None,
+    }
+}
+
+/// `x @ wᵀ` for CPU f32 `x` (.., k) and `w` (n, k), both contiguous: the gemm call candle's
+/// matmul makes (same operands, strides and threads, so the same result), into an output
+/// that gemm writes without reading instead of one zeroed first (a memset of every
+/// activation a pass produces). None for other devices, dtypes and layouts.
+fn dense_matmul_t(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
+    let (n, k) = w.dims2()?;
+    let dims = x.dims();
+    if !(matches!(x.device(), Device::Cpu)
+        && x.dtype() == DType::F32
+        && w.dtype() == DType::F32
+        && x.is_contiguous()
+        && w.is_contiguous()
+        && dims.last() == Some(&k)
+        && k > 0)
+    {
+        return Ok(None);
+    }
+    let m = x.elem_count() / k;
+    let (xs, xl) = x.storage_and_layout();
+    let (ws, wl) = w.storage_and_layout();
+    let (Storage::Cpu(xc), Storage::Cpu(wc)) = (&*xs, &*ws) else {
+        return Ok(None);
+    };
+    let xd = &xc.as_slice::<f32>()?[xl.start_offset()..][..m * k];
+    let wd = &wc.as_slice::<f32>()?[wl.start_offset()..][..n * k];
+    let mut out: Vec<f32> = Vec::with_capacity(m * n);
+    let parallelism = gemm_parallelism();
+    // SAFETY: out has room for (m, n) row major; xd is (m, k) row major and wd (n, k) row
+    // major, read as wᵀ (k, n) with column stride k. With read_dst false gemm writes every
+    // element of out and reads none, so the length can be set after it.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            xd.as_ptr(),
+            1,
+            k as isize,
+            wd.as_ptr(),
+            k as isize,
+            1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+        out.set_len(m * n);
+    }
+    let mut out_dims = dims.to_vec();
+    *out_dims.last_mut().expect("checked above") = n;
+    Ok(Some(Tensor::from_vec(out, out_dims, &Device::Cpu)?))
+}
+
 /// `x @ wᵀ` on the stored form of `w` (n, k), exact in f32 (see the module doc): a generation
 /// step dequantizes each weight row once for the fused row-dot kernel, a prefill pass a tile
 /// of rows at a time for gemm. On a GPU the matrix is dequantized to the activations' dtype
@@ -374,13 +444,9 @@ fn tiled_gemm(
         scratch = vec![0f32; tile_rows * k + 16];
     }
     let align = scratch.as_ptr().align_offset(64).min(16);
-    let mut out = vec![0f32; m * n];
-    let threads = candle_core::utils::get_num_threads();
-    let parallelism = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
+    // Unset until gemm writes it: the tiles' column blocks cover every output column once.
+    let mut out: Vec<f32> = Vec::with_capacity(m * n);
+    let parallelism = gemm_parallelism();
     for first in (0..n).step_by(tile_rows) {
         let rows = tile_rows.min(n - first);
         let tile = &mut scratch[align..align + rows * k];
@@ -398,8 +464,9 @@ fn tiled_gemm(
                 unsafe { transpose::rows_into_columns(buf, group, k, tile_ptr.at(r0), rows) };
             });
         });
-        // SAFETY: dst is out's columns first..first + rows (row stride n), lhs xs (m, k) row
-        // major, rhs the tile as (k, rows) row major; all in bounds.
+        // SAFETY: dst is out's columns first..first + rows (row stride n) within its capacity,
+        // lhs xs (m, k) row major, rhs the tile as (k, rows) row major; all in bounds. gemm
+        // writes those columns without reading them (read_dst false).
         unsafe {
             gemm::gemm(
                 m,
@@ -425,20 +492,22 @@ fn tiled_gemm(
         }
     }
     SCRATCH.set(scratch);
+    // SAFETY: every column block, so every element, was written above.
+    unsafe { out.set_len(m * n) };
     out
 }
 
-/// A tile pointer shared by the tasks that fill disjoint parts of it.
+/// A buffer's pointer shared by the tasks that fill disjoint parts of it.
 #[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: each task writes only its own elements (see tiled_gemm).
+pub(super) struct SendPtr(pub(super) *mut f32);
+// SAFETY: each task writes only its own elements (see tiled_gemm and the attention kernel).
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
 impl SendPtr {
     /// The element `offset` from the start; a method so that closures capture the whole
     /// (Sync) wrapper, not its raw pointer field.
-    fn at(self, offset: usize) -> *mut f32 {
+    pub(super) fn at(self, offset: usize) -> *mut f32 {
         self.0.wrapping_add(offset)
     }
 }

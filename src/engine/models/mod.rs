@@ -1,8 +1,10 @@
 //! Model code, one file per architecture family, behind one trait the scorer talks to
 //! ([`CausalLm`]); this file dispatches a GGUF file or a Hugging Face folder to its family.
 
+mod attention;
 pub mod causal_lm;
 mod config_bounds;
+mod cpu_kernels;
 pub mod decoder;
 pub mod gemma;
 mod gguf_shape;
