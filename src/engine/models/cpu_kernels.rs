@@ -120,65 +120,75 @@ pub(crate) fn attention(
             }
         }
         let values = &vd[head + ks * hd..head + ke * hd];
-        let mut scores = vec![0f32; queries * nk];
+        // The block's queries of every head this kv head serves, stacked (group-major), so
+        // that each product runs once per task with groups · queries rows.
+        let rows = groups * queries;
+        let mut stacked = Vec::with_capacity(rows * hd);
         for g in 0..groups {
             let qh = h * groups + g;
-            let query = &qd[((row * nh + qh) * t + i0) * hd..][..queries * hd];
-            // SAFETY: scores (queries, nk), query (queries, hd) and keys_t (hd, nk) are row
-            // major and in bounds.
-            unsafe {
-                gemm::gemm(
-                    queries,
-                    nk,
-                    hd,
-                    scores.as_mut_ptr(),
-                    1,
-                    nk as isize,
-                    false,
-                    query.as_ptr(),
-                    1,
-                    hd as isize,
-                    keys_t.as_ptr(),
-                    1,
-                    nk as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
-            for ((s, m), &(a, e)) in scores.chunks_mut(nk).zip(mask.chunks(tk)).zip(&seen) {
-                softmax_row(s, &m[ks..ke], (a - ks, e.max(a) - ks), scale, softcap);
-            }
-            let dst = out_ptr.at(((row * t + i0) * nh + qh) * hd);
-            // SAFETY: dst is this task's block of queries for head qh, (queries, hd) with row
-            // stride nh · hd inside `out`, which no other task writes; scores (queries, nk)
-            // and values (nk, hd) are row major.
-            unsafe {
-                gemm::gemm(
-                    queries,
-                    hd,
-                    nk,
-                    dst,
-                    1,
-                    (nh * hd) as isize,
-                    false,
-                    scores.as_ptr(),
-                    1,
-                    nk as isize,
-                    values.as_ptr(),
-                    1,
-                    hd as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
+            stacked.extend_from_slice(&qd[((row * nh + qh) * t + i0) * hd..][..queries * hd]);
+        }
+        let mut scores = vec![0f32; rows * nk];
+        // SAFETY: scores (rows, nk), stacked (rows, hd) and keys_t (hd, nk) are row major and
+        // in bounds.
+        unsafe {
+            gemm::gemm(
+                rows,
+                nk,
+                hd,
+                scores.as_mut_ptr(),
+                1,
+                nk as isize,
+                false,
+                stacked.as_ptr(),
+                1,
+                hd as isize,
+                keys_t.as_ptr(),
+                1,
+                nk as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+        let masks = mask.chunks(tk).zip(&seen).cycle();
+        for (s, (m, &(a, e))) in scores.chunks_mut(nk).zip(masks) {
+            softmax_row(s, &m[ks..ke], (a - ks, e.max(a) - ks), scale, softcap);
+        }
+        // The products land in `stacked` (rows, hd), then go to their heads' columns.
+        // SAFETY: stacked (rows, hd), scores (rows, nk) and values (nk, hd) are row major.
+        unsafe {
+            gemm::gemm(
+                rows,
+                hd,
+                nk,
+                stacked.as_mut_ptr(),
+                1,
+                hd as isize,
+                false,
+                scores.as_ptr(),
+                1,
+                nk as isize,
+                values.as_ptr(),
+                1,
+                hd as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+        for (r, y) in stacked.chunks_exact(hd).enumerate() {
+            let (g, i) = (r / queries, r % queries);
+            let at = ((row * t + i0 + i) * nh + h * groups + g) * hd;
+            // SAFETY: query i0 + i of head h · groups + g, hd elements of `out` that only
+            // this task writes.
+            unsafe { std::ptr::copy_nonoverlapping(y.as_ptr(), out_ptr.at(at), hd) };
         }
     });
     Ok(Tensor::from_vec(out, (b * t, nh * hd), &Device::Cpu)?)
@@ -300,6 +310,80 @@ fn strided_rows<'a>(
     }
 }
 
+/// One of q, k or v of a pass as the attention kernel takes it: `x` (b, t, heads, hd), a view
+/// of the fused projection whose heads are contiguous, written head-major (b, heads, t, hd)
+/// and, with `rope` = (cos, sin, interleaved), rotated on the way: the same products as
+/// candle's `rope` / `rope_i` on `x.transpose(1, 2).contiguous()`, in one parallel pass
+/// instead of a single-threaded copy and a rotation. cos and sin are (b, t, hd / 2).
+pub(crate) fn head_major(x: &Tensor, rope: Option<(&Tensor, &Tensor, bool)>) -> Result<Tensor> {
+    let (b, t, h, d) = x.dims4()?;
+    let (xs, xl) = x.storage_and_layout();
+    let (Storage::Cpu(cpu), &[s0, s1, s2, 1]) = (&*xs, xl.stride()) else {
+        return Err(Error::Internal(format!(
+            "head_major got a {:?} tensor whose heads are not contiguous CPU rows",
+            x.dims()
+        )));
+    };
+    let src = &cpu.as_slice::<f32>()?[xl.start_offset()..];
+    let tables = match rope {
+        Some((cos, sin, interleaved)) => {
+            if cos.dims() != [b, t, d / 2] || sin.dims() != [b, t, d / 2] || d % 2 != 0 {
+                return Err(Error::Internal(format!(
+                    "rope tables {:?} for {:?} heads",
+                    cos.dims(),
+                    x.dims()
+                )));
+            }
+            Some((
+                cos.storage_and_layout(),
+                sin.storage_and_layout(),
+                interleaved,
+            ))
+        }
+        None => None,
+    };
+    let tables = match &tables {
+        Some(((cs, cl), (ss, sl), interleaved)) => Some((
+            cpu_f32(cs, cl, "cos table")?,
+            cpu_f32(ss, sl, "sin table")?,
+            *interleaved,
+        )),
+        None => None,
+    };
+    let mut out = vec![0f32; b * h * t * d];
+    if !out.is_empty() {
+        out.par_chunks_mut(t * d).enumerate().for_each(|(bh, dst)| {
+            let (row, head) = (bh / h, bh % h);
+            for (i, dst) in dst.chunks_exact_mut(d).enumerate() {
+                let src = &src[row * s0 + i * s1 + head * s2..][..d];
+                let Some((cos, sin, interleaved)) = tables else {
+                    dst.copy_from_slice(src);
+                    continue;
+                };
+                let at = (row * t + i) * (d / 2);
+                let (cos, sin) = (&cos[at..at + d / 2], &sin[at..at + d / 2]);
+                if interleaved {
+                    let pairs = dst.chunks_exact_mut(2).zip(src.chunks_exact(2));
+                    for (((o, x), &c), &s) in pairs.zip(cos).zip(sin) {
+                        o[0] = x[0] * c - x[1] * s;
+                        o[1] = x[0] * s + x[1] * c;
+                    }
+                } else {
+                    // Split into halves so that the loop has no index arithmetic to vectorise.
+                    let (x1, x2) = src.split_at(d / 2);
+                    let (o1, o2) = dst.split_at_mut(d / 2);
+                    let rows = o1.iter_mut().zip(o2.iter_mut()).zip(x1.iter().zip(x2));
+                    for (((o1, o2), (&x1, &x2)), (&c, &s)) in rows.zip(cos.iter().zip(sin)) {
+                        *o1 = x1 * c - x2 * s;
+                        *o2 = x1 * s + x2 * c;
+                    }
+                }
+            }
+        });
+    }
+    Ok(Tensor::from_vec(out, (b, h, t, d), &Device::Cpu)?)
+}
+
 /// e^x for every element, in place. Cephes' `expf` polynomial: within 2 ulp of libm on
 /// [-87.3, 88.3], 0 below (libm's results there are subnormal), +inf above, NaN kept. Written
 /// as plain arithmetic that the compiler vectorises; the AVX-512 build and the portable one
@@ -385,6 +469,33 @@ mod tests {
         exp_in_place(&mut edges);
         assert_eq!(&edges[..5], &[0.0, 0.0, 1.0, f32::INFINITY, f32::INFINITY]);
         assert!(edges[5].is_nan());
+    }
+
+    #[test]
+    fn head_major_equals_candles_transpose_and_rope_bit_for_bit() {
+        let (b, t, heads, d) = (2, 5, 6, 8);
+        let v: Vec<f32> = (0..b * t * 10 * d)
+            .map(|i| ((i * 29 % 97) as f32 - 48.0) / 7.0)
+            .collect();
+        // Heads 2..8 of a fused (b, t, 10 heads, d) product: a view with strided rows.
+        let fused = Tensor::from_vec(v, (b, t, 10, d), &Device::Cpu).unwrap();
+        let x = fused.narrow(2, 2, heads).unwrap();
+        let angles: Vec<f32> = (0..b * t * d / 2).map(|i| i as f32 * 0.37).collect();
+        let angles = Tensor::from_vec(angles, (b, t, d / 2), &Device::Cpu).unwrap();
+        let (cos, sin) = (angles.cos().unwrap(), angles.sin().unwrap());
+        let plain = x.transpose(1, 2).unwrap().contiguous().unwrap();
+        let bits = |y: Tensor| y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(bits(head_major(&x, None).unwrap()), bits(plain.clone()));
+        for (interleaved, rope) in [
+            (
+                false,
+                candle_nn::rotary_emb::rope as fn(&Tensor, &Tensor, &Tensor) -> _,
+            ),
+            (true, candle_nn::rotary_emb::rope_i),
+        ] {
+            let ours = head_major(&x, Some((&cos, &sin, interleaved))).unwrap();
+            assert_eq!(bits(ours), bits(rope(&plain, &cos, &sin).unwrap()));
+        }
     }
 
     #[test]

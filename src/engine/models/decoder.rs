@@ -221,24 +221,26 @@ impl Decoder {
             .forward(&x, step, Some(hd))?
             .try_into()
             .expect("q, k and v");
-        // -> (b, heads, t, hd), with the per-head norm where there is one.
-        let head_major = |y: Tensor, norm: Option<&RmsNorm>| -> Result<Tensor> {
+        // -> (b, heads, t, hd), q and k rotated, with the per-head norm where there is one.
+        let rope_tables = (cos, sin, s.rope_interleaved);
+        let head_major = |y: Tensor, norm: Option<&RmsNorm>, rope: bool| -> Result<Tensor> {
             let y = match norm {
                 Some(n) => n.forward(&y.contiguous()?)?,
                 None => y,
             };
-            Ok(y.transpose(1, 2)?.contiguous()?)
+            if self.fused_cpu_kernels() {
+                return cpu_kernels::head_major(&y, rope.then_some(rope_tables));
+            }
+            let y = y.transpose(1, 2)?.contiguous()?;
+            Ok(match (rope, s.rope_interleaved) {
+                (false, _) => y,
+                (true, true) => candle_nn::rotary_emb::rope_i(&y, cos, sin)?,
+                (true, false) => candle_nn::rotary_emb::rope(&y, cos, sin)?,
+            })
         };
-        let q = head_major(q, blk.q_norm.as_ref())?;
-        let k = head_major(k, blk.k_norm.as_ref())?;
-        let v = head_major(v, None)?;
-        let rope = if s.rope_interleaved {
-            candle_nn::rotary_emb::rope_i
-        } else {
-            candle_nn::rotary_emb::rope
-        };
-        let q = rope(&q, cos, sin)?;
-        let k = rope(&k, cos, sin)?;
+        let q = head_major(q, blk.q_norm.as_ref(), true)?;
+        let k = head_major(k, blk.k_norm.as_ref(), true)?;
+        let v = head_major(v, None, false)?;
         let (k_all, v_all) = match past {
             Past::None => (k.clone(), v.clone()),
             Past::Prefix(pk, pv) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
