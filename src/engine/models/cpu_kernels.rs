@@ -17,9 +17,10 @@
 //! Keys a query cannot see contribute exact zeros, as they do in candle's path, so a row's
 //! results do not depend on how much padding its batch adds after it.
 
-use super::matrix::SendPtr;
+use super::matrix::{gemm_into, SendPtr};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Layout, Storage, Tensor};
+use gemm::Parallelism;
 use rayon::prelude::*;
 
 /// Queries per attention task: a block's scores against a few hundred keys stay in L2.
@@ -132,26 +133,15 @@ pub(crate) fn attention(
         // SAFETY: scores (rows, nk), stacked (rows, hd) and keys_t (hd, nk) are row major and
         // in bounds.
         unsafe {
-            gemm::gemm(
-                rows,
-                nk,
-                hd,
+            gemm_into(
+                (rows, nk, hd),
                 scores.as_mut_ptr(),
-                1,
-                nk as isize,
-                false,
+                nk,
                 stacked.as_ptr(),
-                1,
-                hd as isize,
+                hd,
                 keys_t.as_ptr(),
-                1,
-                nk as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
+                (nk, 1),
+                Parallelism::None,
             );
         }
         let masks = mask.chunks(tk).zip(&seen).cycle();
@@ -161,26 +151,15 @@ pub(crate) fn attention(
         // The products land in `stacked` (rows, hd), then go to their heads' columns.
         // SAFETY: stacked (rows, hd), scores (rows, nk) and values (nk, hd) are row major.
         unsafe {
-            gemm::gemm(
-                rows,
-                hd,
-                nk,
+            gemm_into(
+                (rows, hd, nk),
                 stacked.as_mut_ptr(),
-                1,
-                hd as isize,
-                false,
+                hd,
                 scores.as_ptr(),
-                1,
-                nk as isize,
+                nk,
                 values.as_ptr(),
-                1,
-                hd as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
+                (hd, 1),
+                Parallelism::None,
             );
         }
         for (r, y) in stacked.chunks_exact(hd).enumerate() {

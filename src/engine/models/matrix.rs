@@ -310,6 +310,50 @@ fn gemm_parallelism() -> gemm::Parallelism {
     }
 }
 
+/// A (m, k) · B (k, n) into D (m, n), every operand with unit column stride but B, whose
+/// strides are (row, column) = `b_strides`; D is written without being read (gemm's
+/// read_dst false), so it may start uninitialised. The one gemm call the engine makes.
+///
+/// # Safety
+/// Every element the strides reach must be in bounds of its buffer, and no other thread may
+/// access D's elements during the call.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn gemm_into(
+    (m, n, k): (usize, usize, usize),
+    d: *mut f32,
+    d_row_stride: usize,
+    a: *const f32,
+    a_row_stride: usize,
+    b: *const f32,
+    b_strides: (usize, usize),
+    parallelism: gemm::Parallelism,
+) {
+    // SAFETY: the caller's.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            d,
+            1,
+            d_row_stride as isize,
+            false,
+            a,
+            1,
+            a_row_stride as isize,
+            b,
+            b_strides.1 as isize,
+            b_strides.0 as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
 /// `x @ wᵀ` for CPU f32 `x` (.., k) and `w` (n, k), both contiguous: the gemm call candle's
 /// matmul makes (same operands, strides and threads, so the same result), into an output
 /// that gemm writes without reading instead of one zeroed first (a memset of every
@@ -341,25 +385,14 @@ fn dense_matmul_t(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
     // major, read as wᵀ (k, n) with column stride k. With read_dst false gemm writes every
     // element of out and reads none, so the length can be set after it.
     unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
+        gemm_into(
+            (m, n, k),
             out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
+            n,
             xd.as_ptr(),
-            1,
-            k as isize,
+            k,
             wd.as_ptr(),
-            k as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
+            (1, k),
             parallelism,
         );
         out.set_len(m * n);
@@ -468,25 +501,14 @@ fn tiled_gemm(
         // lhs xs (m, k) row major, rhs the tile as (k, rows) row major; all in bounds. gemm
         // writes those columns without reading them (read_dst false).
         unsafe {
-            gemm::gemm(
-                m,
-                rows,
-                k,
+            gemm_into(
+                (m, rows, k),
                 out.as_mut_ptr().add(first),
-                1,
-                n as isize,
-                false,
+                n,
                 xs.as_ptr(),
-                1,
-                k as isize,
+                k,
                 tile.as_ptr(),
-                1,
-                rows as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
+                (rows, 1),
                 parallelism,
             );
         }
