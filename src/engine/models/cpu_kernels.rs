@@ -18,6 +18,7 @@
 //! results do not depend on how much padding its batch adds after it.
 
 use super::matrix::{gemm_into, SendPtr};
+use super::transpose::{self, GROUP};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Layout, Storage, Tensor};
 use gemm::Parallelism;
@@ -115,10 +116,19 @@ pub(crate) fn attention(
         // The span's keys transposed, (hd, nk), so that gemm reads its right operand row major.
         let keys = &kd[head + ks * hd..head + ke * hd];
         let mut keys_t = vec![0f32; hd * nk];
-        for (j, key) in keys.chunks_exact(hd).enumerate() {
-            for (d, &x) in key.iter().enumerate() {
-                keys_t[d * nk + j] = x;
-            }
+        for j0 in (0..nk).step_by(GROUP) {
+            let group = GROUP.min(nk - j0);
+            // SAFETY: keys j0..j0 + group go to columns j0..j0 + group of keys_t (hd, nk),
+            // in bounds, and keys_t is this task's own buffer.
+            unsafe {
+                transpose::rows_into_columns(
+                    &keys[j0 * hd..],
+                    group,
+                    hd,
+                    keys_t.as_mut_ptr().add(j0),
+                    nk,
+                )
+            };
         }
         let values = &vd[head + ks * hd..head + ke * hd];
         // The block's queries of every head this kv head serves, stacked (group-major), so

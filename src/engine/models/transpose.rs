@@ -1,4 +1,5 @@
-//! Weight rows written as columns of a tile, for the tiled gemm of the matrix module.
+//! Rows written as columns: weight rows into a tile for the tiled gemm of the matrix module,
+//! and a block's keys for the scores product of the CPU attention kernel.
 //!
 //! gemm packs its right-hand operand with one scalar load per element when that operand is
 //! column major (a weight tile as dequantized, row by row), but with contiguous copies when
