@@ -17,6 +17,7 @@
 //! Keys a query cannot see contribute exact zeros, as they do in candle's path, so a row's
 //! results do not depend on how much padding its batch adds after it.
 
+use super::cpu_tensor::contiguous_f32;
 use super::matrix::{gemm_into, SendPtr};
 use super::transpose::{self, GROUP};
 use crate::{Error, Result};
@@ -26,18 +27,6 @@ use rayon::prelude::*;
 
 /// Queries per attention task: a block's scores against a few hundred keys stay in L2.
 const QUERY_BLOCK: usize = 64;
-
-/// The elements of a contiguous CPU f32 tensor's storage.
-fn cpu_f32<'a>(storage: &'a Storage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
-    match storage {
-        Storage::Cpu(cpu) if layout.is_contiguous() => {
-            Ok(&cpu.as_slice::<f32>()?[layout.start_offset()..][..layout.shape().elem_count()])
-        }
-        _ => Err(Error::Internal(format!(
-            "the CPU attention kernel got a {what} that is not a contiguous CPU tensor"
-        ))),
-    }
-}
 
 /// The shape of one attention call.
 #[derive(Clone, Copy)]
@@ -85,10 +74,10 @@ pub(crate) fn attention(
     let (ks, kl) = k.storage_and_layout();
     let (vs, vl) = v.storage_and_layout();
     let (ms, ml) = mask.storage_and_layout();
-    let qd = cpu_f32(&qs, ql, "query")?;
-    let kd = cpu_f32(&ks, kl, "key")?;
-    let vd = cpu_f32(&vs, vl, "value")?;
-    let md = cpu_f32(&ms, ml, "mask")?;
+    let qd = contiguous_f32(&qs, ql, "the attention query")?;
+    let kd = contiguous_f32(&ks, kl, "the attention key")?;
+    let vd = contiguous_f32(&vs, vl, "the attention value")?;
+    let md = contiguous_f32(&ms, ml, "the attention mask")?;
     let groups = nh / heads.kv;
     let blocks = t.div_ceil(QUERY_BLOCK);
     let mut out = vec![0f32; b * t * nh * hd];
@@ -243,7 +232,7 @@ fn lane_sum(xs: &[f32]) -> f32 {
 }
 
 /// silu(gate) · up, element by element, as candle computes `gate.silu()? * up`, for gate and
-/// up (m, n) row major with row strides `gate_stride` and `up_stride`; (m, n) contiguous out.
+/// up (m, n) CPU f32 views with contiguous rows (any row stride); (m, n) contiguous out.
 pub(crate) fn silu_mul(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
     let (m, n) = gate.dims2()?;
     if up.dims2()? != (m, n) {
@@ -333,8 +322,8 @@ pub(crate) fn head_major(x: &Tensor, rope: Option<(&Tensor, &Tensor, bool)>) -> 
     };
     let tables = match &tables {
         Some(((cs, cl), (ss, sl), interleaved)) => Some((
-            cpu_f32(cs, cl, "cos table")?,
-            cpu_f32(ss, sl, "sin table")?,
+            contiguous_f32(cs, cl, "the rope cos table")?,
+            contiguous_f32(ss, sl, "the rope sin table")?,
             *interleaved,
         )),
         None => None,

@@ -12,12 +12,13 @@
 //! [`Matrix::Fast`] is candle's quantized matmul, which rounds the activations to 8 bits:
 //! faster, inexact, only on request (`--weights fast-quantized`).
 
+use super::cpu_tensor::contiguous_f32;
 use super::rowdot::{self, RowDequantizer, Rows};
 use super::transpose::{self, GROUP};
 use crate::Result;
 use candle_core::quantized::k_quants::{self, GgmlType};
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
-use candle_core::{DType, Device, Module, Storage, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -374,11 +375,8 @@ fn dense_matmul_t(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
     let m = x.elem_count() / k;
     let (xs, xl) = x.storage_and_layout();
     let (ws, wl) = w.storage_and_layout();
-    let (Storage::Cpu(xc), Storage::Cpu(wc)) = (&*xs, &*ws) else {
-        return Ok(None);
-    };
-    let xd = &xc.as_slice::<f32>()?[xl.start_offset()..][..m * k];
-    let wd = &wc.as_slice::<f32>()?[wl.start_offset()..][..n * k];
+    let xd = contiguous_f32(&xs, xl, "a product's input")?;
+    let wd = contiguous_f32(&ws, wl, "a dense weight matrix")?;
     let mut out: Vec<f32> = Vec::with_capacity(m * n);
     let parallelism = gemm_parallelism();
     // SAFETY: out has room for (m, n) row major; xd is (m, k) row major and wd (n, k) row
@@ -434,11 +432,8 @@ fn stored_matmul_t(x: &Tensor, w: &QTensor, step: bool) -> Result<Tensor> {
     *last = n;
     let m = x.elem_count() / k;
     let x = x.contiguous()?;
-    let x_storage = x.storage_and_layout();
-    let Storage::Cpu(cpu) = &*x_storage.0 else {
-        unreachable!("checked above")
-    };
-    let xs = &cpu.as_slice::<f32>()?[x_storage.1.start_offset()..][..m * k];
+    let (x_storage, x_layout) = x.storage_and_layout();
+    let xs = contiguous_f32(&x_storage, x_layout, "a product's input")?;
     let dequantize = row_dequantizer(w.dtype());
     let out = if step {
         let out_t = rowdot::products_t(xs, m, k, n, Rows::Stored { bytes, dequantize });

@@ -5,6 +5,7 @@ mod attention;
 pub mod causal_lm;
 mod config_bounds;
 mod cpu_kernels;
+mod cpu_tensor;
 pub mod decoder;
 pub mod gemma;
 mod gguf_shape;

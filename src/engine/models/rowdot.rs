@@ -8,8 +8,9 @@
 //! handed to gemm (whose sums run in another order), a reply's text would depend on how many
 //! rows shared its batch.
 
+use super::cpu_tensor::contiguous_f32;
 use crate::Result;
-use candle_core::{DType, Device, Storage, Tensor};
+use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
 /// Dequantize rows `first..first + out.len() / k` of a matrix of row length `k` stored as
@@ -45,11 +46,11 @@ pub fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
         return Ok(None);
     }
     let x: Vec<f32> = x.flatten_all()?.to_vec1()?;
-    let (storage, layout) = w.storage_and_layout();
-    let Storage::Cpu(cpu) = &*storage else {
+    if !matches!(w.device(), Device::Cpu) {
         return Ok(None);
-    };
-    let weights = &cpu.as_slice::<f32>()?[layout.start_offset()..][..n * k];
+    }
+    let (storage, layout) = w.storage_and_layout();
+    let weights = contiguous_f32(&storage, layout, "a dense weight matrix")?;
     let out_t = products_t(&x, m, k, n, Rows::F32(weights));
     let y = Tensor::from_vec(out_t, (n, m), &Device::Cpu)?;
     Ok(Some(y.t()?.contiguous()?))
