@@ -19,12 +19,11 @@ pub(super) fn scaled_dot_product(
     fused: bool,
 ) -> Result<Tensor> {
     if fused && q.device().is_cpu() && q.dtype() == DType::F32 {
-        let contiguous = |t: &Tensor| t.contiguous();
         return cpu_kernels::attention(
-            &contiguous(q)?,
-            &contiguous(k)?,
-            &contiguous(v)?,
-            &contiguous(mask)?,
+            &q.contiguous()?,
+            &k.contiguous()?,
+            &v.contiguous()?,
+            &mask.contiguous()?,
             heads,
             scale,
             cap,
